@@ -1,0 +1,225 @@
+//! A command line and the verb → handler table (Indy's `TIdCommand` and `CommandHandlers`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::thread::Context;
+
+/// One command line from the client (Indy's `TIdCommand`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    /// The verb, upper-cased (`MAIL`).
+    pub verb: String,
+    /// Everything after the verb and its separating space, trailing white space removed
+    /// (`FROM:<a@b> SIZE=10`). Indy 9 did not trim; trailing blanks are a common client slip.
+    pub unparsed_params: String,
+    /// `unparsed_params` split on white space.
+    pub params: Vec<String>,
+    /// The line as received, without its line end.
+    pub raw_line: String,
+}
+
+/// Why a line is not a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// Nothing but white space.
+    Empty,
+    /// A NUL byte (RFC 5321 §2.3.8 forbids it in commands).
+    Nul,
+    /// Not UTF-8 (commands are ASCII, or UTF-8 with SMTPUTF8, RFC 6531 §3.3).
+    NotUtf8,
+    /// The verb is not a run of letters, digits or `-` (RFC 5321 §4.1.1 `Keyword`).
+    BadVerb,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CommandError::Empty => "empty command",
+            CommandError::Nul => "NUL byte in command",
+            CommandError::NotUtf8 => "command is not valid UTF-8",
+            CommandError::BadVerb => "malformed command verb",
+        })
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// Splits a command line (without its CRLF) into verb and parameters.
+///
+/// ```
+/// use indy_smtp::command::parse_command_line;
+/// let c = parse_command_line(b"mail FROM:<a@b>  SIZE=10 ").unwrap();
+/// assert_eq!(c.verb, "MAIL");
+/// assert_eq!(c.unparsed_params, "FROM:<a@b>  SIZE=10");
+/// assert_eq!(c.params, ["FROM:<a@b>", "SIZE=10"]);
+/// ```
+pub fn parse_command_line(line: &[u8]) -> Result<Command, CommandError> {
+    if line.contains(&0) {
+        return Err(CommandError::Nul);
+    }
+    let text = std::str::from_utf8(line).map_err(|_| CommandError::NotUtf8)?;
+    let trimmed = text.trim_end_matches([' ', '\t']);
+    if trimmed.trim_start().is_empty() {
+        return Err(CommandError::Empty);
+    }
+    let (verb, rest) = match trimmed.find([' ', '\t']) {
+        Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+        None => (trimmed, ""),
+    };
+    // RFC 5321 §4.1.1: a verb is a keyword; extension verbs (X-...) may carry digits and '-'.
+    let verb_ok = !verb.is_empty()
+        && verb.len() <= 32
+        && verb.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !verb_ok {
+        return Err(CommandError::BadVerb);
+    }
+    Ok(Command {
+        verb: verb.to_ascii_uppercase(),
+        unparsed_params: rest.to_string(),
+        params: rest.split_whitespace().map(str::to_string).collect(),
+        raw_line: text.to_string(),
+    })
+}
+
+/// A verb's handler: it gets the session [`Context`] (state, replies, reading lines) and the
+/// command, writes its replies through the context and returns `Err` only for a broken
+/// connection. Closures run on many connection threads at once.
+pub type CommandHandler = Arc<dyn Fn(&mut Context<'_>, &Command) -> Result<()> + Send + Sync>;
+
+/// The verb → handler table (Indy's `CommandHandlers`): the SMTP verbs by default; add,
+/// replace or remove any.
+///
+/// ```
+/// use indy_smtp::{CommandHandlers, Reply};
+/// let mut h = CommandHandlers::smtp();
+/// h.add("XCLIENT", |ctx, _cmd| ctx.reply(Reply::new(250, "Ok")));
+/// h.remove("EXPN");
+/// assert!(h.contains("xclient") && !h.contains("EXPN"));
+/// ```
+#[derive(Clone)]
+pub struct CommandHandlers {
+    table: Vec<(String, CommandHandler)>,
+}
+
+impl CommandHandlers {
+    /// An empty table: every verb is then unknown.
+    pub fn empty() -> Self {
+        CommandHandlers { table: Vec::new() }
+    }
+
+    /// The built-in SMTP verbs: the 15 of Indy 9 (HELP, SOML, SEND, SAML, VRFY, EXPN, TURN,
+    /// RSET, DATA, HELO, EHLO, MAIL, NOOP, QUIT, RCPT), AUTH, and the extension verbs BDAT
+    /// (RFC 3030) and STARTTLS (RFC 3207), which answer only when enabled.
+    pub fn smtp() -> Self {
+        let mut h = CommandHandlers::empty();
+        for verb in crate::verbs::BUILTIN_VERBS {
+            if let Some(handler) = Self::builtin(verb) {
+                h.table.push((verb.to_string(), handler));
+            }
+        }
+        h
+    }
+
+    /// The built-in handler of a verb, to call from a replacement that wraps it.
+    pub fn builtin(verb: &str) -> Option<CommandHandler> {
+        crate::verbs::builtin(verb)
+    }
+
+    /// Adds a verb, or replaces its handler if it is already there.
+    pub fn add<F>(&mut self, verb: &str, handler: F)
+    where
+        F: Fn(&mut Context<'_>, &Command) -> Result<()> + Send + Sync + 'static,
+    {
+        self.add_arc(verb, Arc::new(handler));
+    }
+
+    /// [`add`](Self::add) for a handler that is already shared.
+    pub fn add_arc(&mut self, verb: &str, handler: CommandHandler) {
+        let verb = verb.to_ascii_uppercase();
+        match self.table.iter_mut().find(|(v, _)| *v == verb) {
+            Some(entry) => entry.1 = handler,
+            None => self.table.push((verb, handler)),
+        }
+    }
+
+    /// Removes a verb; it is then answered as unknown. Returns whether it was there.
+    pub fn remove(&mut self, verb: &str) -> bool {
+        let before = self.table.len();
+        self.table.retain(|(v, _)| !v.eq_ignore_ascii_case(verb));
+        self.table.len() != before
+    }
+
+    /// Whether a verb has a handler.
+    pub fn contains(&self, verb: &str) -> bool {
+        self.get(verb).is_some()
+    }
+
+    /// The handler of a verb (case-insensitive).
+    pub fn get(&self, verb: &str) -> Option<&CommandHandler> {
+        self.table
+            .iter()
+            .find(|(v, _)| v.eq_ignore_ascii_case(verb))
+            .map(|(_, h)| h)
+    }
+
+    /// The verbs, in registration order.
+    pub fn verbs(&self) -> impl Iterator<Item = &str> {
+        self.table.iter().map(|(v, _)| v.as_str())
+    }
+}
+
+impl Default for CommandHandlers {
+    fn default() -> Self {
+        CommandHandlers::smtp()
+    }
+}
+
+impl fmt::Debug for CommandHandlers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.verbs()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines() {
+        let ok: &[(&[u8], &str, &str, &[&str])] = &[
+            (b"QUIT", "QUIT", "", &[]),
+            (b"noop", "NOOP", "", &[]),
+            (b"NOOP  x y ", "NOOP", " x y", &["x", "y"]),
+            (b"MAIL FROM:<a@b>", "MAIL", "FROM:<a@b>", &["FROM:<a@b>"]),
+            (b"MAIL\tFROM:<a@b>", "MAIL", "FROM:<a@b>", &["FROM:<a@b>"]),
+            (b"X-FOO bar", "X-FOO", "bar", &["bar"]),
+            (b"EHLO \xc3\xa9.example", "EHLO", "\u{e9}.example", &["\u{e9}.example"]),
+        ];
+        for (line, verb, unparsed, params) in ok {
+            let c = parse_command_line(line).unwrap();
+            assert_eq!(c.verb, *verb);
+            assert_eq!(c.unparsed_params, *unparsed);
+            assert_eq!(c.params, *params);
+        }
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        let bad: &[(&[u8], CommandError)] = &[
+            (b"", CommandError::Empty),
+            (b"   ", CommandError::Empty),
+            (b"NO\0OP", CommandError::Nul),
+            (b"HELO \xff", CommandError::NotUtf8),
+            (b" HELO x", CommandError::BadVerb),
+            (b"HE:LO x", CommandError::BadVerb),
+            (b"GET/ x", CommandError::BadVerb),
+        ];
+        for (line, want) in bad {
+            assert_eq!(parse_command_line(line).unwrap_err(), *want, "{line:?}");
+        }
+        let long = vec![b'A'; 33];
+        assert_eq!(parse_command_line(&long).unwrap_err(), CommandError::BadVerb);
+    }
+}

@@ -1,0 +1,134 @@
+//! Settings beside Indy's properties: ESMTP extensions, limits and timeouts, and the enums of
+//! the receive path.
+
+use std::time::Duration;
+
+pub use crate::data::BareNewlinePolicy;
+
+/// How DATA reaches the application (Indy's `TIdSMTPReceiveMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReceiveMode {
+    /// `on_receive_raw` gets the message bytes as a stream (Indy's `rmRaw`, its default).
+    #[default]
+    Raw,
+    /// `on_receive_message` gets a [`Message`](crate::Message) split into headers and body,
+    /// not parsed (Indy's `rmMessage`).
+    Message,
+    /// `on_receive_message_parsed` gets a [`Message`](crate::Message) parsed with mailparse,
+    /// with the BCC list reconciled from the envelope (Indy's `rmMessageParsed`).
+    MessageParsed,
+}
+
+/// Where `ReceiveMode::Raw` keeps the data before the handler sees it (Indy's `TIdStreamType`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RawStreamType {
+    /// Spooled to an anonymous temporary file, then handed over rewound (Indy's `stFileStream`,
+    /// its default): memory stays flat whatever the message size.
+    #[default]
+    File,
+    /// Collected in memory, then handed over rewound (Indy's `stMemoryStream`).
+    Memory,
+    /// Not stored at all: the handler reads the data from the connection as it arrives,
+    /// dot-unstuffed, ending at CRLF.CRLF. The fastest; the 250 still goes out only after the
+    /// handler returned `Ok` and the whole message was read without error.
+    Direct,
+}
+
+/// The ESMTP extensions advertised in the EHLO reply (RFC 5321 §4.1.1.1, RFC 1869); each is
+/// advertised and accepted only when on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extensions {
+    /// PIPELINING (RFC 2920). On.
+    pub pipelining: bool,
+    /// SIZE (RFC 1870), announcing `Limits::max_message_size`. On.
+    pub size: bool,
+    /// 8BITMIME (RFC 6152). On.
+    pub eight_bit_mime: bool,
+    /// ENHANCEDSTATUSCODES (RFC 2034, RFC 3463). On.
+    pub enhanced_status_codes: bool,
+    /// SMTPUTF8 (RFC 6531). On.
+    pub smtputf8: bool,
+    /// CHUNKING, the BDAT verb (RFC 3030). On.
+    pub chunking: bool,
+    /// BINARYMIME (RFC 3030 §3), needs `chunking`. On.
+    pub binary_mime: bool,
+    /// DSN (RFC 3461): RET, ENVID, NOTIFY and ORCPT are accepted and handed to the events. On.
+    pub dsn: bool,
+    /// LIMITS (RFC 9422) announcing `RCPTMAX` and `MAILMAX`. Off.
+    pub limits: bool,
+    /// Extra EHLO keyword lines for verbs the application added (e.g. `"XCLIENT ADDR NAME"`).
+    pub extra: Vec<String>,
+}
+
+impl Default for Extensions {
+    fn default() -> Self {
+        Extensions {
+            pipelining: true,
+            size: true,
+            eight_bit_mime: true,
+            enhanced_status_codes: true,
+            smtputf8: true,
+            chunking: true,
+            binary_mime: true,
+            dsn: true,
+            limits: false,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Limits and timeouts (RFC 5321 §4.5.3). Each applies per session unless said otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest command line including CRLF (RFC 5321 §4.5.3.1.4 allows no less than 512;
+    /// extensions' parameters need more). Longer lines get `500 5.5.6` at once. Default 2048.
+    pub max_line_length: usize,
+    /// Largest message in octets after dot-unstuffing (RFC 1870); 0 = unlimited. Default 10 MiB.
+    pub max_message_size: u64,
+    /// Recipients per transaction (RFC 5321 §4.5.3.1.8 asks for at least 100); past it
+    /// `452 4.5.3`. Default 100.
+    pub max_recipients: usize,
+    /// Transactions (MAIL commands accepted) per session, RFC 9422 MAILMAX; 0 = unlimited.
+    pub max_transactions: usize,
+    /// Longest text line in DATA including CRLF (RFC 5321 §4.5.3.1.6: 1000); `None` = no
+    /// limit (the default: real mail often breaks it). A longer line refuses the whole message.
+    pub max_data_line_length: Option<usize>,
+    /// Bad commands (syntax, sequence, unknown) before `421 4.7.0` and close. Default 10.
+    pub max_bad_commands: u32,
+    /// Failed AUTH attempts before `421 4.7.0` and close. Default 3.
+    pub max_auth_failures: u32,
+    /// Simultaneous connections from one IP address; 0 = unlimited. Default 0.
+    pub max_connections_per_ip: usize,
+    /// Waiting for a command (RFC 5321 §4.5.3.2.7: at least 5 minutes). Default 300 s.
+    pub command_timeout: Duration,
+    /// Waiting for each block of DATA (RFC 5321 §4.5.3.2.5: 3 minutes). Default 180 s.
+    pub data_timeout: Duration,
+    /// Minimum average DATA rate in bytes per second once `data_timeout` has passed, against
+    /// trickling clients (Postfix's `smtpd_min_data_rate`); 0 = off. Default 500.
+    pub min_data_rate: u64,
+    /// How long a STARTTLS or implicit-TLS handshake may take. Default 30 s.
+    pub tls_handshake_timeout: Duration,
+    /// Wait this long before the greeting and refuse clients that talk first (like Postfix's
+    /// pre-greet test; RFC 5321 §4.3.1 says the client waits for the 220). Default: no wait.
+    pub greeting_delay: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_length: 2048,
+            max_message_size: 10 * 1024 * 1024,
+            max_recipients: 100,
+            max_transactions: 0,
+            max_data_line_length: None,
+            max_bad_commands: 10,
+            max_auth_failures: 3,
+            max_connections_per_ip: 0,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(180),
+            min_data_rate: 500,
+            tls_handshake_timeout: Duration::from_secs(30),
+            greeting_delay: None,
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The connection's byte I/O: a read buffer with bounded line reading, a reply buffer flushed
+//! when the input runs dry (RFC 2920 §3.1: one write per batch of pipelined replies), and the
+//! switch to TLS.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration;
+
+use memchr::memchr;
+
+use crate::error::{Error, Result};
+use crate::reply::Reply;
+
+/// Buffer for command lines; grown for DATA, shrunk back when idle so that held connections
+/// stay small.
+const COMMAND_BUF: usize = 4 * 1024;
+const DATA_BUF: usize = 64 * 1024;
+/// Replies buffered past this are written even if more input is waiting.
+const MAX_PENDING_REPLIES: usize = 32 * 1024;
+
+/// The socket, plain or TLS.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsStream>),
+    /// Only while switching to TLS.
+    Gone,
+}
+
+impl Stream {
+    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Plain(s) => Some(s),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => Some(&s.sock),
+            Stream::Gone => None,
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection closed")
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
+            Stream::Gone => Err(gone()),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+            Stream::Gone => Err(gone()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+            Stream::Gone => Ok(()),
+        }
+    }
+}
+
+/// What `read_line` found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LineStatus {
+    /// A line (in the caller's buffer, without its line end); `bare_lf` when it ended in LF
+    /// without CR.
+    Line { bare_lf: bool },
+    /// The line passed the limit; the rest of it is skipped without being stored.
+    TooLong,
+}
+
+/// One client connection's buffers.
+pub(crate) struct Connection {
+    stream: Stream,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    rlen: usize,
+    wbuf: Vec<u8>,
+    /// Skip input up to the next LF before reading a line (the tail of an over-long line).
+    discarding: bool,
+    read_timeout: Option<Duration>,
+    /// Whether replies carry enhanced status codes (after EHLO, RFC 2034 §3).
+    pub(crate) enhanced: bool,
+    /// The code of the last reply written, for the bad-command counter.
+    pub(crate) last_code: u16,
+    /// Replies written so far, to tell whether a user handler answered at all.
+    pub(crate) replies: u64,
+    /// Inside message data: after a handler panic the stream position is unknown.
+    pub(crate) in_data: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(tcp: TcpStream) -> Connection {
+        Connection::from_stream(Stream::Plain(tcp))
+    }
+
+    pub(crate) fn from_stream(stream: Stream) -> Connection {
+        Connection {
+            stream,
+            rbuf: Vec::new(),
+            rpos: 0,
+            rlen: 0,
+            wbuf: Vec::new(),
+            discarding: false,
+            read_timeout: None,
+            enhanced: false,
+            last_code: 0,
+            replies: 0,
+            in_data: false,
+        }
+    }
+
+    /// Sets the socket read timeout; the system call is made only when it changes.
+    pub(crate) fn set_read_timeout(&mut self, timeout: Duration) -> Result<()> {
+        let timeout = Some(timeout.max(Duration::from_millis(1)));
+        if self.read_timeout != timeout {
+            if let Some(tcp) = self.stream.tcp() {
+                tcp.set_read_timeout(timeout)?;
+                tcp.set_write_timeout(timeout)?;
+            }
+            self.read_timeout = timeout;
+        }
+        Ok(())
+    }
+
+    /// Bytes received and not yet consumed.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.rbuf[self.rpos..self.rlen]
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.rpos = (self.rpos + n).min(self.rlen);
+    }
+
+    /// Makes sure input is buffered: flushes pending replies first when it has to block
+    /// (RFC 2920 §3.1), then reads. `ConnectionClosed` at end of stream.
+    pub(crate) fn fill(&mut self) -> Result<()> {
+        if self.rpos < self.rlen {
+            return Ok(());
+        }
+        self.flush()?;
+        self.rpos = 0;
+        self.rlen = 0;
+        if self.rbuf.is_empty() {
+            self.rbuf.resize(COMMAND_BUF, 0);
+        }
+        let n = loop {
+            match self.stream.read(&mut self.rbuf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if n == 0 {
+            return Err(Error::ConnectionClosed);
+        }
+        self.rlen = n;
+        Ok(())
+    }
+
+    /// Grows the read buffer for bulk data (DATA, BDAT).
+    pub(crate) fn use_data_buffer(&mut self) {
+        if self.rbuf.len() < DATA_BUF {
+            self.rbuf.resize(DATA_BUF, 0);
+        }
+    }
+
+    /// Gives the bulk buffer back once it is empty, so an idle session holds little memory.
+    pub(crate) fn use_command_buffer(&mut self) {
+        if self.rbuf.len() > COMMAND_BUF && self.rpos == self.rlen {
+            self.rbuf = Vec::new();
+            self.rpos = 0;
+            self.rlen = 0;
+        }
+    }
+
+    /// Reads one line into `out` (without CRLF or LF). At most `max` octets including the
+    /// line end are kept (RFC 5321 §4.5.3.1.4); a longer line is reported as soon as the
+    /// limit is passed, and its remainder is skipped on the next call without being stored.
+    pub(crate) fn read_line(&mut self, max: usize, out: &mut Vec<u8>) -> Result<LineStatus> {
+        out.clear();
+        if self.discarding {
+            self.skip_past_newline()?;
+        }
+        let max_content = max.saturating_sub(2);
+        loop {
+            self.fill()?;
+            let avail = &self.rbuf[self.rpos..self.rlen];
+            match memchr(b'\n', avail) {
+                Some(i) => {
+                    let mut end = i;
+                    let bare_lf = if i > 0 {
+                        avail[i - 1] != b'\r'
+                    } else {
+                        out.last() != Some(&b'\r')
+                    };
+                    if !bare_lf && i > 0 {
+                        end -= 1;
+                    }
+                    // A CR left at the end of `out` by the previous read belongs to the CRLF.
+                    let content_len = out.len() + end - usize::from(!bare_lf && i == 0);
+                    let too_long = content_len > max_content + usize::from(bare_lf);
+                    if !too_long {
+                        out.extend_from_slice(&avail[..end]);
+                    }
+                    self.rpos += i + 1;
+                    if too_long {
+                        out.clear();
+                        return Ok(LineStatus::TooLong);
+                    }
+                    if !bare_lf && i == 0 {
+                        out.pop();
+                    }
+                    return Ok(LineStatus::Line { bare_lf });
+                }
+                None => {
+                    if out.len() + avail.len() > max_content + 1 {
+                        self.rpos = self.rlen;
+                        self.discarding = true;
+                        out.clear();
+                        return Ok(LineStatus::TooLong);
+                    }
+                    out.extend_from_slice(avail);
+                    self.rpos = self.rlen;
+                }
+            }
+        }
+    }
+
+    fn skip_past_newline(&mut self) -> Result<()> {
+        loop {
+            self.fill()?;
+            let avail = &self.rbuf[self.rpos..self.rlen];
+            if let Some(i) = memchr(b'\n', avail) {
+                self.rpos += i + 1;
+                self.discarding = false;
+                return Ok(());
+            }
+            self.rpos = self.rlen;
+        }
+    }
+
+    /// Queues a reply; it goes out when the input runs dry or on `flush`.
+    pub(crate) fn reply(&mut self, reply: &Reply) -> Result<()> {
+        reply.write_to(&mut self.wbuf, self.enhanced);
+        self.last_code = reply.code();
+        self.replies += 1;
+        if self.wbuf.len() > MAX_PENDING_REPLIES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if !self.wbuf.is_empty() {
+            let result = self.stream.write_all(&self.wbuf);
+            self.wbuf.clear();
+            result?;
+            self.stream.flush()?;
+        }
+        if self.wbuf.capacity() > MAX_PENDING_REPLIES * 2 {
+            self.wbuf = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Drops every byte received but not yet read (RFC 3207 §4: nothing the client sent
+    /// before the TLS handshake may be acted on afterwards).
+    pub(crate) fn discard_input(&mut self) {
+        self.rpos = 0;
+        self.rlen = 0;
+        self.discarding = false;
+    }
+
+    /// Whether bytes are waiting in the buffer or on the socket right now.
+    pub(crate) fn input_pending(&mut self, wait: Duration) -> Result<bool> {
+        if self.rpos < self.rlen {
+            return Ok(true);
+        }
+        let Some(tcp) = self.stream.tcp() else {
+            return Ok(false);
+        };
+        tcp.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        self.read_timeout = None;
+        let mut probe = [0u8; 1];
+        match tcp.peek(&mut probe) {
+            Ok(n) => Ok(n > 0),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Flushes and closes both directions.
+    pub(crate) fn close(&mut self) {
+        let _ = self.flush();
+        if let Some(tcp) = self.stream.tcp() {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Replaces the plain stream by a TLS one made by `upgrade` (which runs the handshake).
+    #[cfg(feature = "tls")]
+    pub(crate) fn upgrade_to_tls<F>(&mut self, upgrade: F) -> Result<()>
+    where
+        F: FnOnce(TcpStream) -> io::Result<crate::tls::TlsStream>,
+    {
+        self.flush()?;
+        self.discard_input();
+        match std::mem::replace(&mut self.stream, Stream::Gone) {
+            Stream::Plain(tcp) => {
+                let tls = upgrade(tcp).map_err(|e| Error::Tls(e.to_string()))?;
+                self.stream = Stream::Tls(Box::new(tls));
+                Ok(())
+            }
+            other => {
+                self.stream = other;
+                Err(Error::Tls("TLS is already active".into()))
+            }
+        }
+    }
+
+    /// The TLS session, when there is one.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(&self) -> Option<&rustls::ServerConnection> {
+        match &self.stream {
+            Stream::Tls(s) => Some(&s.conn),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn pair(input: &[u8]) -> Connection {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.write_all(input).unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        std::mem::forget(client);
+        let mut c = Connection::new(server);
+        c.set_read_timeout(Duration::from_secs(5)).unwrap();
+        c
+    }
+
+    fn lines(conn: &mut Connection, max: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut got = Vec::new();
+        loop {
+            match conn.read_line(max, &mut out) {
+                Ok(LineStatus::Line { bare_lf }) => got.push(format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out),
+                    if bare_lf { "<LF>" } else { "" }
+                )),
+                Ok(LineStatus::TooLong) => got.push("<TOO LONG>".into()),
+                Err(_) => return got,
+            }
+        }
+    }
+
+    #[test]
+    fn splits_lines_and_flags_bare_lf() {
+        let mut c = pair(b"NOOP\r\nQUIT\nA\rB\r\n\r\n");
+        assert_eq!(lines(&mut c, 100), ["NOOP", "QUIT<LF>", "A\rB", ""]);
+    }
+
+    #[test]
+    fn limit_counts_the_crlf() {
+        // max 8: six octets of text plus CRLF fit, seven do not.
+        let mut c = pair(b"ABCDEF\r\nABCDEFG\r\nOK\r\n");
+        assert_eq!(lines(&mut c, 8), ["ABCDEF", "<TOO LONG>", "OK"]);
+    }
+
+    #[test]
+    fn long_line_reported_before_its_end_and_skipped() {
+        let mut input = vec![b'X'; 100_000];
+        input.extend_from_slice(b"\r\nNOOP\r\n");
+        let mut c = pair(&input);
+        assert_eq!(lines(&mut c, 512), ["<TOO LONG>", "NOOP"]);
+    }
+}

@@ -1,0 +1,81 @@
+//! The crate's error type.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use crate::server::ReceiveMode;
+
+/// Everything that can fail in indy-smtp: starting a server, or a session's I/O.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `start()` was called without the receive event that `receive_mode` needs
+    /// (Indy 9 raised `EIdTCPServerError` only after sending 354; we refuse before listening).
+    NoReceiveHandler(ReceiveMode),
+    /// `auth_mode` is on but nothing can check a login (`check_user`, `credentials` or
+    /// `on_command_auth`): Indy 9 would then accept every login, an open relay by accident.
+    NoCredentialCheck,
+    /// An implicit-TLS binding or `require_tls` was configured without a TLS configuration.
+    NoTlsConfig,
+    /// A listening socket could not be opened (address in use, permission, ...).
+    Bind {
+        /// The address that could not be bound.
+        addr: SocketAddr,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// Reading or writing a connection failed.
+    Io(io::Error),
+    /// The client sent nothing for longer than the configured timeout (RFC 5321 §4.5.3.2).
+    Timeout,
+    /// The client closed the connection.
+    ConnectionClosed,
+    /// TLS configuration or handshake failed.
+    Tls(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoReceiveHandler(mode) => {
+                write!(f, "receive mode {mode:?} needs its receive event assigned")
+            }
+            Error::NoCredentialCheck => f.write_str(
+                "auth_mode is on but neither check_user, credentials nor on_command_auth is set",
+            ),
+            Error::NoTlsConfig => f.write_str("TLS is required but no TLS configuration is set"),
+            Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Timeout => f.write_str("timed out waiting for the client"),
+            Error::ConnectionClosed => f.write_str("connection closed by the client"),
+            Error::Tls(e) => write!(f, "TLS error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Bind { source, .. } => Some(source),
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout,
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => Error::ConnectionClosed,
+            _ => Error::Io(e),
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,70 @@
+//! The event closures (Indy's `OnCommandX` properties) and what they return.
+//!
+//! Indy's `var` out-parameters (`Accept`, `ToForward`, `CustomError`) become return values.
+//! Every closure is `Send + Sync + 'static`: it runs on many connection threads at once.
+
+use crate::address::{MailFrom, RcptTo};
+use crate::message::Message;
+use crate::raw::RawStream;
+use crate::reply::Reply;
+use crate::thread::SmtpServerThread;
+
+/// The answer of `on_command_mail` (Indy's `THasAddress2` with `Accept`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailAction {
+    /// `250 2.1.0`: the sender is accepted and stored in `SmtpServerThread::from`.
+    Accept,
+    /// `550 5.7.1` with `messages.rcpt_replies.address_error`.
+    Reject,
+    /// This reply instead; the sender is accepted only if it is positive (2xx).
+    Reply(Reply),
+}
+
+/// The answer of `on_command_rcpt` (Indy's `THasAddress`: `Accept`, `ToForward`, `CustomError`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RcptAction {
+    /// `250 2.1.5`: the recipient is added to `rcpt_list`.
+    Accept,
+    /// `251 2.1.5` "will forward" (RFC 5321 §3.4): added to `rcpt_list`.
+    Forward,
+    /// `550 5.1.1` with `messages.rcpt_replies.address_error`; not added.
+    Reject,
+    /// This reply instead (Indy's `CustomError`); the recipient is added only if it is
+    /// positive (2xx).
+    Reply(Reply),
+}
+
+/// `check_user` (Indy's `TUserHandler`): `(thread, username, password)` → accepted.
+pub type CheckUserHandler = Box<dyn Fn(&SmtpServerThread, &str, &str) -> bool + Send + Sync>;
+
+/// `credentials`: the secret of a user, for CRAM-MD5 (RFC 2195), which needs the password
+/// itself; also used to check PLAIN and LOGIN when `check_user` is not set.
+pub type CredentialsHandler =
+    Box<dyn Fn(&SmtpServerThread, &str) -> Option<String> + Send + Sync>;
+
+/// `on_command_mail`: may read and claim parameters (`MailFrom::claim`) or rewrite the address.
+pub type MailHandler = Box<dyn Fn(&mut SmtpServerThread, &mut MailFrom) -> MailAction + Send + Sync>;
+
+/// `on_command_rcpt`: called once per recipient.
+pub type RcptHandler = Box<dyn Fn(&mut SmtpServerThread, &mut RcptTo) -> RcptAction + Send + Sync>;
+
+/// `on_receive_raw`: the message as a stream (rewound, or live from the connection with
+/// `RawStreamType::Direct`); the envelope is on the thread. `Err(reply)` refuses the message
+/// with that reply (Indy's `CustomError`).
+pub type ReceiveRawHandler =
+    Box<dyn Fn(&mut SmtpServerThread, &mut RawStream<'_>) -> Result<(), Reply> + Send + Sync>;
+
+/// `on_receive_message` and `on_receive_message_parsed`.
+pub type ReceiveMessageHandler =
+    Box<dyn Fn(&mut SmtpServerThread, &mut Message) -> Result<(), Reply> + Send + Sync>;
+
+/// `on_connect`: called before the greeting; `Err(reply)` sends that reply instead of the
+/// greeting and closes (e.g. `554 5.7.1` for a blocked address, RFC 5321 §3.1).
+pub type ConnectHandler = Box<dyn Fn(&mut SmtpServerThread) -> Result<(), Reply> + Send + Sync>;
+
+/// `on_disconnect`: called once when a session ends, whatever the reason.
+pub type DisconnectHandler = Box<dyn Fn(&SmtpServerThread) + Send + Sync>;
+
+/// `on_exception`: a handler panicked (the text is the panic message); the session answered
+/// `451 4.3.0` or closed with `421`, and the server goes on.
+pub type ExceptionHandler = Box<dyn Fn(&SmtpServerThread, &str) + Send + Sync>;

@@ -1,0 +1,56 @@
+//! # indy-smtp
+//!
+//! A blocking, thread-per-connection SMTP server library modelled on Delphi Indy 9's
+//! `TIdSMTPServer`: one [`SmtpServer`] with Indy's properties and events (as closures), one
+//! [`SmtpServerThread`] per client, a [`CommandHandlers`] table of verbs, and replaceable
+//! reply texts in [`SmtpMessages`]. Exact to RFC 5321 and its extensions, and hardened against
+//! hostile clients (SMTP smuggling, over-long lines, trickling, STARTTLS injection).
+//!
+//! ```no_run
+//! use indy_smtp::{SmtpServer, ReceiveMode};
+//!
+//! let mut server = SmtpServer::new();
+//! server.bindings = vec!["127.0.0.1:2525".parse().unwrap()];
+//! server.receive_mode = ReceiveMode::MessageParsed;
+//! server.on_receive_message_parsed = Some(Box::new(|thread, msg| {
+//!     log::info!("{:?} from {:?}: {:?}", thread.rcpt_addresses(), msg.from, msg.subject);
+//!     Ok(())
+//! }));
+//! let handle = server.start().expect("listen");
+//! # handle.stop();
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod address;
+pub mod auth;
+pub mod command;
+mod config;
+mod connection;
+pub mod data;
+mod error;
+mod events;
+mod listener;
+pub mod message;
+mod messages;
+mod raw;
+pub mod reply;
+mod server;
+mod session;
+mod thread;
+#[cfg(feature = "tls")]
+pub mod tls;
+mod verbs;
+
+pub use address::{EsmtpParam, MailFrom, RcptTo};
+pub use command::{Command, CommandHandler, CommandHandlers};
+pub use config::{BareNewlinePolicy, Extensions, Limits, RawStreamType, ReceiveMode};
+pub use error::{Error, Result};
+pub use events::*;
+pub use listener::ServerHandle;
+pub use message::Message;
+pub use messages::{DataReplies, Greeting, RcptReplies, SmtpMessages};
+pub use raw::{DataReader, RawStream};
+pub use reply::Reply;
+pub use server::SmtpServer;
+pub use thread::{Context, SmtpServerThread, SmtpState, TlsInfo};

@@ -1,0 +1,294 @@
+//! The listener threads, the session registry, and the handle that stops the server.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::{Error, Result};
+use crate::reply::{fill_template, Reply};
+use crate::server::{Shared, SmtpServer};
+use crate::session;
+
+/// A live session as the registry sees it: a handle on its socket to interrupt it, and
+/// whether it is between transactions (safe to close at once on stop).
+pub(crate) struct SessionSlot {
+    socket: TcpStream,
+    pub(crate) idle: Arc<AtomicBool>,
+}
+
+/// Run-time state shared by the listeners and sessions.
+#[derive(Default)]
+pub(crate) struct Runtime {
+    stopping: AtomicBool,
+    next_id: AtomicU64,
+    active: AtomicUsize,
+    sessions: Mutex<HashMap<u64, SessionSlot>>,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Runtime {
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Number of sessions being served right now.
+    pub(crate) fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+}
+
+/// A running server (Indy's `Active = True`). [`stop`](ServerHandle::stop) it, or drop it,
+/// to shut it down gracefully.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+    listeners: Vec<(Socket, JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").field("addrs", &self.addrs).finish()
+    }
+}
+
+pub(crate) fn start(config: SmtpServer) -> Result<ServerHandle> {
+    let backlog = config.listen_backlog;
+    let plain = config.plain_bindings();
+    let implicit = config.tls_bindings.clone();
+    let mut sockets = Vec::new();
+    for (addr, tls) in plain.iter().map(|a| (*a, false)).chain(implicit.iter().map(|a| (*a, true))) {
+        sockets.push((bind(addr, backlog)?, tls));
+    }
+    let shared = Shared::new(config);
+    let mut addrs = Vec::new();
+    let mut listeners = Vec::new();
+    for (socket, tls) in sockets {
+        let listener: TcpListener = socket.try_clone().map_err(Error::Io)?.into();
+        let addr = listener.local_addr().map_err(Error::Io)?;
+        addrs.push(addr);
+        let shared = Arc::clone(&shared);
+        let handle = thread::Builder::new()
+            .name(format!("smtp-listen-{addr}"))
+            .spawn(move || accept_loop(&shared, &listener, tls))
+            .map_err(Error::Io)?;
+        log::info!("listening on {addr}{}", if tls { " (implicit TLS)" } else { "" });
+        listeners.push((socket, handle));
+    }
+    Ok(ServerHandle {
+        shared,
+        addrs,
+        listeners,
+    })
+}
+
+/// socket2, not std: std listens with a backlog of 128, which drops SYNs in a burst.
+fn bind(addr: SocketAddr, backlog: i32) -> Result<Socket> {
+    let err = |source| Error::Bind { addr, source };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(err)?;
+    }
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(backlog).map_err(err)?;
+    Ok(socket)
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool) {
+    loop {
+        let accepted = listener.accept();
+        if shared.runtime.stopping() {
+            return;
+        }
+        match accepted {
+            Ok((tcp, peer)) => admit(shared, tcp, peer, implicit_tls),
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                // EMFILE and friends: back off instead of spinning.
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Refuses a connection with a 421 written straight from the listener (RFC 5321 §3.1:
+/// a server may answer 421 instead of 220).
+fn refuse(shared: &Shared, mut tcp: TcpStream, peer: SocketAddr, why: &str) {
+    log::warn!("refusing {peer}: {why}");
+    let m = &shared.config.messages;
+    let text = fill_template(&m.max_connection_reply, "", &shared.config.hostname);
+    let reply = Reply::new(421, text);
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = tcp.write_all(&reply.to_wire(false));
+    let _ = tcp.shutdown(Shutdown::Both);
+}
+
+fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: bool) {
+    let config = &shared.config;
+    let rt = &shared.runtime;
+    if config.max_connections > 0 && rt.active() >= config.max_connections {
+        return refuse(shared, tcp, peer, "max_connections reached");
+    }
+    let per_ip_max = config.limits.max_connections_per_ip;
+    {
+        let mut per_ip = rt.per_ip.lock();
+        let count = per_ip.entry(peer.ip()).or_insert(0);
+        if per_ip_max > 0 && *count >= per_ip_max {
+            drop(per_ip);
+            return refuse(shared, tcp, peer, "max_connections_per_ip reached");
+        }
+        *count += 1;
+    }
+    let _ = tcp.set_nodelay(true);
+    let id = rt.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let idle = Arc::new(AtomicBool::new(true));
+    if let Ok(socket) = tcp.try_clone() {
+        rt.sessions.lock().insert(id, SessionSlot { socket, idle: Arc::clone(&idle) });
+    }
+    rt.active.fetch_add(1, Ordering::SeqCst);
+    let session_shared = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .stack_size(config.thread_stack_size)
+        .spawn(move || {
+            session::run(&session_shared, tcp, peer, id, implicit_tls, &idle);
+            leave(&session_shared, id, peer.ip());
+        });
+    match spawned {
+        Ok(handle) => remember(rt, handle),
+        Err(e) => {
+            log::error!("cannot start a session thread: {e}");
+            let slot = rt.sessions.lock().remove(&id);
+            leave(shared, id, peer.ip());
+            if let Some(slot) = slot {
+                refuse(shared, slot.socket, peer, "no thread");
+            }
+        }
+    }
+}
+
+fn leave(shared: &Shared, id: u64, ip: IpAddr) {
+    let rt = &shared.runtime;
+    rt.sessions.lock().remove(&id);
+    let mut per_ip = rt.per_ip.lock();
+    if let Some(count) = per_ip.get_mut(&ip) {
+        *count -= 1;
+        if *count == 0 {
+            per_ip.remove(&ip);
+        }
+    }
+    rt.active.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Keeps the join handles, dropping finished ones now and then (amortised: only when the
+/// list doubled since the last sweep).
+fn remember(rt: &Runtime, handle: JoinHandle<()>) {
+    let mut threads = rt.threads.lock();
+    threads.push(handle);
+    if threads.len() >= 64 && threads.len().is_power_of_two() {
+        threads.retain(|h| !h.is_finished());
+    }
+}
+
+impl ServerHandle {
+    /// The addresses really bound (useful with port 0), plain bindings first.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The first bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Sessions being served right now.
+    pub fn active_sessions(&self) -> usize {
+        self.shared.runtime.active()
+    }
+
+    /// Swaps the TLS certificate: new handshakes use `config`, running sessions keep theirs.
+    /// `Err(NoTlsConfig)` when the server was started without TLS.
+    #[cfg(feature = "tls")]
+    pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) -> Result<()> {
+        match &self.shared.tls {
+            Some(acceptor) => {
+                acceptor.reload(config);
+                log::info!("TLS configuration reloaded");
+                Ok(())
+            }
+            None => Err(Error::NoTlsConfig),
+        }
+    }
+
+    /// Stops gracefully (Indy's `Active := False`, done right): stops accepting, answers idle
+    /// sessions `421 4.3.2` and closes them, lets transactions in flight finish for up to
+    /// `stop_timeout`, then closes the rest, and joins every thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let rt = &self.shared.runtime;
+        if rt.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for (socket, _) in &self.listeners {
+            // Wakes the blocked accept() on Linux; the loop then sees `stopping`.
+            let _ = socket.shutdown(Shutdown::Both);
+            if let Ok(addr) = socket.local_addr() {
+                if let Some(addr) = addr.as_socket() {
+                    wake_listener(addr);
+                }
+            }
+        }
+        for (_, handle) in self.listeners.drain(..) {
+            let _ = handle.join();
+        }
+        self.interrupt_sessions(|slot| slot.idle.load(Ordering::SeqCst), Shutdown::Read);
+        let deadline = Instant::now() + self.shared.config.stop_timeout;
+        while rt.active() > 0 && Instant::now() < deadline {
+            self.interrupt_sessions(|slot| slot.idle.load(Ordering::SeqCst), Shutdown::Read);
+            thread::sleep(Duration::from_millis(10));
+        }
+        if rt.active() > 0 {
+            log::warn!("{} sessions still busy after stop_timeout; closing them", rt.active());
+            self.interrupt_sessions(|_| true, Shutdown::Both);
+        }
+        let threads: Vec<_> = rt.threads.lock().drain(..).collect();
+        for handle in threads {
+            let _ = handle.join();
+        }
+        log::info!("server stopped");
+    }
+
+    fn interrupt_sessions(&self, which: impl Fn(&SessionSlot) -> bool, how: Shutdown) {
+        for slot in self.shared.runtime.sessions.lock().values() {
+            if which(slot) {
+                let _ = slot.socket.shutdown(how);
+            }
+        }
+    }
+}
+
+/// A connect to our own listener, for systems where shutdown() does not wake accept().
+fn wake_listener(addr: SocketAddr) {
+    let target = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], addr.port())),
+        _ => addr,
+    };
+    let _ = TcpStream::connect_timeout(&target, Duration::from_millis(200));
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

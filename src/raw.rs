@@ -1,0 +1,295 @@
+//! Reading DATA from the connection: the live reader (`RawStreamType::Direct`), the spool for
+//! the other stream types, and the `RawStream` handed to `on_receive_raw`.
+
+use std::fs::File;
+use std::io::{self, BufRead, Cursor, Read, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
+
+use crate::connection::Connection;
+use crate::data::{BareNewlinePolicy, DataDecoder};
+use crate::error::{Error, Result};
+
+/// How a message's data ended, once it was read to its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DataStatus {
+    /// Complete and within every limit.
+    Complete,
+    /// Larger than `max_message_size` (RFC 1870 §6: 552 5.3.4).
+    TooLarge,
+    /// A bare CR or LF under `BareNewlinePolicy::Reject` (550 5.6.11).
+    BareNewline,
+    /// A text line longer than `max_data_line_length` (RFC 5321 §4.5.3.1.6: 552? we send 500 5.5.6... see verbs).
+    LineTooLong,
+}
+
+/// The limits a DATA read enforces.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DataLimits {
+    pub(crate) policy: BareNewlinePolicy,
+    /// 0 = unlimited.
+    pub(crate) max_size: u64,
+    pub(crate) max_line: Option<usize>,
+    pub(crate) block_timeout: Duration,
+    /// Bytes per second; 0 = off.
+    pub(crate) min_rate: u64,
+}
+
+/// Reads the message after DATA's 354 from the connection: dot-unstuffed, ending at exactly
+/// CRLF.CRLF (RFC 5321 §4.1.1.4), with the size, line and bare-newline limits applied.
+/// `on_receive_raw` reads it directly with `RawStreamType::Direct`.
+pub struct DataReader<'c> {
+    conn: &'c mut Connection,
+    decoder: DataDecoder,
+    limits: DataLimits,
+    out: Vec<u8>,
+    pos: usize,
+    status: DataStatus,
+    started: Instant,
+}
+
+impl<'c> DataReader<'c> {
+    pub(crate) fn new(conn: &'c mut Connection, limits: DataLimits) -> DataReader<'c> {
+        conn.use_data_buffer();
+        conn.in_data = true;
+        DataReader {
+            conn,
+            decoder: DataDecoder::new(limits.policy),
+            limits,
+            out: Vec::new(),
+            pos: 0,
+            status: DataStatus::Complete,
+            started: Instant::now(),
+        }
+    }
+
+    /// Message octets decoded so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.decoder.decoded_len()
+    }
+
+    /// True once the end-of-data line was read and everything was handed out.
+    pub fn is_finished(&self) -> bool {
+        self.decoder.is_done() && self.pos >= self.out.len()
+    }
+
+    /// The read timeout for the next block: `block_timeout`, shortened so that the average
+    /// rate stays above `min_rate` once the grace period is over (Postfix's min_data_rate).
+    fn next_timeout(&self) -> Result<Duration> {
+        if self.limits.min_rate == 0 {
+            return Ok(self.limits.block_timeout);
+        }
+        let allowed = self.limits.block_timeout
+            + Duration::from_secs(self.decoder.decoded_len() / self.limits.min_rate);
+        let elapsed = self.started.elapsed();
+        match allowed.checked_sub(elapsed) {
+            Some(left) if !left.is_zero() => Ok(left.min(self.limits.block_timeout)),
+            _ => Err(Error::Timeout),
+        }
+    }
+
+    /// Decodes the next block into `self.out`. `Ok(false)` at the end of data.
+    fn decode_block(&mut self) -> Result<bool> {
+        if self.decoder.is_done() {
+            return Ok(false);
+        }
+        self.out.clear();
+        self.pos = 0;
+        if self.conn.buffered().is_empty() {
+            let timeout = self.next_timeout()?;
+            self.conn.set_read_timeout(timeout)?;
+            self.conn.fill()?;
+        }
+        let used = self.decoder.decode(self.conn.buffered(), &mut self.out);
+        self.conn.consume(used);
+        self.check_limits();
+        Ok(true)
+    }
+
+    fn check_limits(&mut self) {
+        if self.status != DataStatus::Complete {
+            return;
+        }
+        let l = &self.limits;
+        if l.max_size > 0 && self.decoder.decoded_len() > l.max_size {
+            self.status = DataStatus::TooLarge;
+        } else if l.policy == BareNewlinePolicy::Reject && self.decoder.saw_bare_newline() {
+            self.status = DataStatus::BareNewline;
+        } else if l.max_line.is_some_and(|max| self.decoder.longest_line() > max) {
+            self.status = DataStatus::LineTooLong;
+        }
+    }
+
+    fn refused(&self) -> io::Error {
+        let why = match self.status {
+            DataStatus::TooLarge => "message exceeds the size limit",
+            DataStatus::BareNewline => "bare CR or LF in message data",
+            DataStatus::LineTooLong => "text line exceeds the line length limit",
+            DataStatus::Complete => "message refused",
+        };
+        io::Error::new(io::ErrorKind::InvalidData, why)
+    }
+
+    /// Reads and throws away whatever the handler left unread, up to the end of data, and
+    /// says how the message ended. `Err` only when the connection broke or timed out.
+    pub(crate) fn finish(mut self) -> Result<DataStatus> {
+        while self.decode_block()? {}
+        self.conn.in_data = false;
+        self.conn.use_command_buffer();
+        Ok(self.status)
+    }
+
+    /// Copies the whole message into `sink`, up to the size limit (the rest is read and
+    /// dropped), and says how it ended.
+    pub(crate) fn copy_to(mut self, sink: &mut dyn Write) -> Result<DataStatus> {
+        let mut sink_ok = true;
+        while self.decode_block()? {
+            if self.status == DataStatus::Complete && sink_ok {
+                if let Err(e) = sink.write_all(&self.out) {
+                    log::error!("spooling message data failed: {e}");
+                    sink_ok = false;
+                }
+            }
+        }
+        self.conn.in_data = false;
+        self.conn.use_command_buffer();
+        if !sink_ok {
+            return Err(Error::Io(io::Error::other("spooling message data failed")));
+        }
+        Ok(self.status)
+    }
+}
+
+impl Read for DataReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for DataReader<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.out.len() {
+            if self.status != DataStatus::Complete {
+                return Err(self.refused());
+            }
+            match self.decode_block() {
+                Ok(true) => {}
+                Ok(false) => return Ok(&[]),
+                Err(Error::Timeout) => return Err(io::ErrorKind::TimedOut.into()),
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            }
+        }
+        if self.status != DataStatus::Complete {
+            return Err(self.refused());
+        }
+        Ok(&self.out[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.out.len());
+    }
+}
+
+/// The message data handed to `on_receive_raw` (Indy's `VStream`), positioned at its start
+/// (Indy 9 left it at the end).
+pub enum RawStream<'a> {
+    /// `RawStreamType::Memory`: the whole message.
+    Memory(Cursor<Vec<u8>>),
+    /// `RawStreamType::File`: an anonymous temporary file, removed when dropped.
+    File(File),
+    /// `RawStreamType::Direct`: read live from the connection. If the client breaks a limit
+    /// mid-way, a read fails with `ErrorKind::InvalidData` and the server refuses the message
+    /// whatever the handler returns.
+    Direct(DataReader<'a>),
+}
+
+impl RawStream<'_> {
+    /// The message size when it is already known (Memory, File).
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            RawStream::Memory(c) => Some(c.get_ref().len() as u64),
+            RawStream::File(f) => f.metadata().ok().map(|m| m.len()),
+            RawStream::Direct(_) => None,
+        }
+    }
+
+    /// Whether the message is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+}
+
+impl Read for RawStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            RawStream::Memory(c) => c.read(buf),
+            RawStream::File(f) => f.read(buf),
+            RawStream::Direct(r) => r.read(buf),
+        }
+    }
+}
+
+impl Seek for RawStream<'_> {
+    /// Memory and File streams seek; a Direct stream cannot.
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match self {
+            RawStream::Memory(c) => c.seek(pos),
+            RawStream::File(f) => f.seek(pos),
+            RawStream::Direct(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a Direct stream cannot seek",
+            )),
+        }
+    }
+}
+
+/// A complete message held for delivery: DATA with Memory/File, or BDAT chunks.
+pub(crate) enum Spool {
+    Memory(Vec<u8>),
+    File(File),
+}
+
+impl Spool {
+    pub(crate) fn new(to_file: bool) -> Result<Spool> {
+        if to_file {
+            Ok(Spool::File(tempfile::tempfile()?))
+        } else {
+            Ok(Spool::Memory(Vec::new()))
+        }
+    }
+
+    pub(crate) fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Spool::Memory(v) => v,
+            Spool::File(f) => f,
+        }
+    }
+
+    /// The raw stream, rewound.
+    pub(crate) fn into_stream(self) -> Result<RawStream<'static>> {
+        match self {
+            Spool::Memory(v) => Ok(RawStream::Memory(Cursor::new(v))),
+            Spool::File(mut f) => {
+                f.flush()?;
+                f.seek(SeekFrom::Start(0))?;
+                Ok(RawStream::File(f))
+            }
+        }
+    }
+
+    /// The bytes in memory (a file spool is read back).
+    pub(crate) fn into_bytes(self) -> Result<Vec<u8>> {
+        match self {
+            Spool::Memory(v) => Ok(v),
+            Spool::File(mut f) => {
+                f.seek(SeekFrom::Start(0))?;
+                let mut v = Vec::new();
+                f.read_to_end(&mut v)?;
+                Ok(v)
+            }
+        }
+    }
+}

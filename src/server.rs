@@ -1,0 +1,266 @@
+//! `SmtpServer`: Indy's `TIdSMTPServer` properties and events, and `start()`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::command::{CommandHandler, CommandHandlers};
+pub use crate::config::{BareNewlinePolicy, Extensions, Limits, RawStreamType, ReceiveMode};
+use crate::error::{Error, Result};
+use crate::events::*;
+use crate::listener::{self, ServerHandle};
+use crate::messages::SmtpMessages;
+
+/// An SMTP server (Indy's `TIdSMTPServer`): set the properties and assign the events, then
+/// [`start`](SmtpServer::start) it. Field names follow Indy's properties in snake case.
+///
+/// ```no_run
+/// use indy_smtp::{SmtpServer, RcptAction};
+/// use std::io::Read;
+///
+/// let mut server = SmtpServer::new();
+/// server.bindings = vec!["127.0.0.1:2525".parse().unwrap()];
+/// server.on_command_rcpt = Some(Box::new(|_thread, rcpt| {
+///     if rcpt.address.ends_with("@example.com") { RcptAction::Accept } else { RcptAction::Reject }
+/// }));
+/// server.on_receive_raw = Some(Box::new(|thread, stream| {
+///     let mut data = Vec::new();
+///     stream.read_to_end(&mut data).map_err(|_| indy_smtp::Reply::new(451, "read error"))?;
+///     println!("{} bytes for {:?}", data.len(), thread.rcpt_addresses());
+///     Ok(())
+/// }));
+/// let handle = server.start().expect("listen");
+/// handle.stop();
+/// ```
+pub struct SmtpServer {
+    /// Port for the default binding when `bindings` is empty (Indy's `DefaultPort`). 25.
+    pub default_port: u16,
+    /// Addresses to listen on (Indy's `Bindings`); empty = `0.0.0.0:default_port`.
+    pub bindings: Vec<SocketAddr>,
+    /// Addresses that speak TLS from the first byte (RFC 8314 §3, port 465).
+    pub tls_bindings: Vec<SocketAddr>,
+    /// The name the server gives itself in the greeting and EHLO (RFC 5321 §4.1.1.1);
+    /// default: the machine's host name.
+    pub hostname: String,
+    /// Answer EHLO (Indy's `AllowEHLO`). True: Indy 9's False was only Delphi's zero value,
+    /// and without EHLO no extension can work.
+    pub allow_ehlo: bool,
+    /// MAIL is refused (530 5.7.0) until the client has logged in (Indy's `AuthMode`).
+    pub auth_mode: bool,
+    /// MessageParsed: keep header values as received, no RFC 2047 or MIME decoding.
+    pub no_decode: bool,
+    /// MessageParsed: carried on the `Message` for re-sending, as Indy does.
+    pub no_encode: bool,
+    /// Where `ReceiveMode::Raw` keeps the data (Indy's `RawStreamType`). `File`.
+    pub raw_stream_type: RawStreamType,
+    /// How DATA reaches the application (Indy's `ReceiveMode`). `Raw`.
+    pub receive_mode: ReceiveMode,
+    /// Every reply text (Indy's `Messages`).
+    pub messages: SmtpMessages,
+    /// The verb table (Indy's `CommandHandlers`).
+    pub command_handlers: CommandHandlers,
+    /// When false every verb goes to `on_no_command_handler` (Indy's `CommandHandlersEnabled`).
+    pub command_handlers_enabled: bool,
+    /// Simultaneous sessions; the next connection gets `421` and is closed; 0 = unlimited
+    /// (Indy's `MaxConnections`).
+    pub max_connections: usize,
+    /// The ESMTP extensions to offer.
+    pub extensions: Extensions,
+    /// Limits and timeouts.
+    pub limits: Limits,
+    /// What to do with a bare CR or LF in DATA (RFC 5321 §2.3.8). `Normalize`.
+    pub bare_newline_policy: BareNewlinePolicy,
+    /// Stack size of each session thread. 256 KiB.
+    pub thread_stack_size: usize,
+    /// The listen(2) backlog, so a burst of connects is not dropped. 1024.
+    pub listen_backlog: i32,
+    /// How long `stop()` lets transactions in flight finish before closing them. 30 s.
+    pub stop_timeout: Duration,
+    /// TLS settings for STARTTLS and `tls_bindings`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// MAIL and AUTH need STARTTLS first (RFC 3207 §4: 530 5.7.0).
+    pub require_tls: bool,
+    /// Offer and accept PLAIN and LOGIN on unencrypted connections even when TLS is
+    /// configured (RFC 4954 §4 advises against it).
+    pub allow_insecure_auth: bool,
+
+    /// Checks a login (Indy's `CheckUser`).
+    pub check_user: Option<CheckUserHandler>,
+    /// Looks up a user's secret, for CRAM-MD5 (and PLAIN/LOGIN without `check_user`).
+    pub credentials: Option<CredentialsHandler>,
+    /// Replaces the built-in AUTH exchange (Indy's `OnCommandAUTH`).
+    pub on_command_auth: Option<CommandHandler>,
+    /// EXPN (Indy's `OnCommandEXPN`); unassigned: `502 5.5.1`.
+    pub on_command_expn: Option<CommandHandler>,
+    /// HELP (Indy's `OnCommandHELP`); unassigned: `502 5.5.1`.
+    pub on_command_help: Option<CommandHandler>,
+    /// MAIL's sender check (Indy's `OnCommandMAIL`); unassigned: accepted.
+    pub on_command_mail: Option<MailHandler>,
+    /// RCPT's recipient check (Indy's `OnCommandRCPT`); unassigned: accepted.
+    pub on_command_rcpt: Option<RcptHandler>,
+    /// SAML (Indy's `OnCommandSAML`); unassigned: `502 5.5.1`.
+    pub on_command_saml: Option<CommandHandler>,
+    /// SEND (Indy's `OnCommandSEND`); unassigned: `502 5.5.1`.
+    pub on_command_send: Option<CommandHandler>,
+    /// SOML (Indy's `OnCommandSOML`); unassigned: `502 5.5.1`.
+    pub on_command_soml: Option<CommandHandler>,
+    /// TURN (Indy's `OnCommandTURN`), only for logged-in clients; unassigned: `502 5.5.1`.
+    pub on_command_turn: Option<CommandHandler>,
+    /// VRFY (Indy's `OnCommandVRFY`); unassigned: `252 2.5.0`.
+    pub on_command_vrfy: Option<CommandHandler>,
+    /// The message in `ReceiveMode::Raw` (Indy's `OnReceiveRaw`).
+    pub on_receive_raw: Option<ReceiveRawHandler>,
+    /// The message in `ReceiveMode::Message` (Indy's `OnReceiveMessage`).
+    pub on_receive_message: Option<ReceiveMessageHandler>,
+    /// The message in `ReceiveMode::MessageParsed` (Indy's `OnReceiveMessageParsed`).
+    pub on_receive_message_parsed: Option<ReceiveMessageHandler>,
+    /// A client connected (Indy's `OnConnect`), before the greeting.
+    pub on_connect: Option<ConnectHandler>,
+    /// A session ended (Indy's `OnDisconnect`).
+    pub on_disconnect: Option<DisconnectHandler>,
+    /// A handler panicked (Indy's `OnException`).
+    pub on_exception: Option<ExceptionHandler>,
+    /// A verb with no handler (Indy's `OnNoCommandHandler`); unassigned: `500 5.5.2`.
+    pub on_no_command_handler: Option<CommandHandler>,
+}
+
+impl Default for SmtpServer {
+    fn default() -> Self {
+        SmtpServer::new()
+    }
+}
+
+impl SmtpServer {
+    /// A server with Indy's defaults where they are sound and RFC 5321 defaults elsewhere.
+    pub fn new() -> Self {
+        SmtpServer {
+            default_port: 25,
+            bindings: Vec::new(),
+            tls_bindings: Vec::new(),
+            hostname: local_hostname(),
+            allow_ehlo: true,
+            auth_mode: false,
+            no_decode: false,
+            no_encode: false,
+            raw_stream_type: RawStreamType::File,
+            receive_mode: ReceiveMode::Raw,
+            messages: SmtpMessages::default(),
+            command_handlers: CommandHandlers::smtp(),
+            command_handlers_enabled: true,
+            max_connections: 0,
+            extensions: Extensions::default(),
+            limits: Limits::default(),
+            bare_newline_policy: BareNewlinePolicy::Normalize,
+            thread_stack_size: 256 * 1024,
+            listen_backlog: 1024,
+            stop_timeout: Duration::from_secs(30),
+            #[cfg(feature = "tls")]
+            tls: None,
+            require_tls: false,
+            allow_insecure_auth: false,
+            check_user: None,
+            credentials: None,
+            on_command_auth: None,
+            on_command_expn: None,
+            on_command_help: None,
+            on_command_mail: None,
+            on_command_rcpt: None,
+            on_command_saml: None,
+            on_command_send: None,
+            on_command_soml: None,
+            on_command_turn: None,
+            on_command_vrfy: None,
+            on_receive_raw: None,
+            on_receive_message: None,
+            on_receive_message_parsed: None,
+            on_connect: None,
+            on_disconnect: None,
+            on_exception: None,
+            on_no_command_handler: None,
+        }
+    }
+
+    /// Starts listening and serving (Indy's `Active := True`). Fails before listening when the
+    /// configuration cannot work: no receive event for the mode, `auth_mode` without any way
+    /// to check a login, TLS wanted but not configured, or an address that cannot be bound.
+    pub fn start(self) -> Result<ServerHandle> {
+        self.validate()?;
+        listener::start(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let has_receiver = match self.receive_mode {
+            ReceiveMode::Raw => self.on_receive_raw.is_some(),
+            ReceiveMode::Message => self.on_receive_message.is_some(),
+            ReceiveMode::MessageParsed => self.on_receive_message_parsed.is_some(),
+        };
+        if !has_receiver {
+            return Err(Error::NoReceiveHandler(self.receive_mode));
+        }
+        if self.auth_mode && !self.can_authenticate() {
+            return Err(Error::NoCredentialCheck);
+        }
+        if (!self.tls_bindings.is_empty() || self.require_tls) && !self.has_tls() {
+            return Err(Error::NoTlsConfig);
+        }
+        Ok(())
+    }
+
+    /// Whether any way to check a login is configured.
+    pub(crate) fn can_authenticate(&self) -> bool {
+        self.check_user.is_some() || self.credentials.is_some() || self.on_command_auth.is_some()
+    }
+
+    /// Whether TLS is configured.
+    pub fn has_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        {
+            self.tls.is_some()
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            false
+        }
+    }
+
+    /// The addresses `start` will bind.
+    pub(crate) fn plain_bindings(&self) -> Vec<SocketAddr> {
+        if self.bindings.is_empty() && self.tls_bindings.is_empty() {
+            vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.default_port)]
+        } else {
+            self.bindings.clone()
+        }
+    }
+}
+
+/// The host name for the greeting: the kernel's, else `localhost`.
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// What every session of a running server shares.
+pub(crate) struct Shared {
+    pub(crate) config: SmtpServer,
+    pub(crate) runtime: listener::Runtime,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: SmtpServer) -> Arc<Shared> {
+        #[cfg(feature = "tls")]
+        let tls = config.tls.clone().map(crate::tls::TlsAcceptor::new);
+        Arc::new(Shared {
+            config,
+            runtime: listener::Runtime::default(),
+            #[cfg(feature = "tls")]
+            tls,
+        })
+    }
+}

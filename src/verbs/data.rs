@@ -1,0 +1,313 @@
+//! Message data: DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), and the hand-over to the
+//! receive event of the configured mode.
+
+use crate::address::BodyType;
+use crate::command::Command;
+use crate::config::{RawStreamType, ReceiveMode};
+use crate::error::{Error, Result};
+use crate::message::Message;
+use crate::raw::{DataLimits, DataReader, DataStatus, RawStream, Spool};
+use crate::reply::{fill_template, Reply};
+use crate::server::SmtpServer;
+use crate::thread::{BdatState, Context, SmtpServerThread};
+use crate::verbs::{refuse_params, sequence_error, syntax_error};
+
+/// Checks the transaction can take message data; replies and returns false when not.
+fn ready_for_data(ctx: &mut Context<'_>) -> Result<bool> {
+    let Some(from) = &ctx.thread.from else {
+        sequence_error(ctx, "need MAIL and RCPT first")?;
+        return Ok(false);
+    };
+    let binary = from.body == Some(BodyType::BinaryMime);
+    if ctx.thread.rcpt_list.is_empty() {
+        // RFC 5321 §3.3: DATA with no accepted recipient.
+        let text = &ctx.server().messages.no_valid_recipients;
+        ctx.reply_with(554, "5.5.1", text, "")?;
+        return Ok(false);
+    }
+    if binary {
+        // RFC 3030 §3: BODY=BINARYMIME data can only come in BDAT chunks.
+        sequence_error(ctx, "BINARYMIME needs BDAT")?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// DATA: 354, then the message up to CRLF.CRLF, then one reply. The transaction ends
+/// whatever the outcome (RFC 5321 §4.1.1.4; Indy 9 kept the envelope).
+pub(crate) fn data(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
+    if refuse_params(ctx, command)? {
+        return Ok(());
+    }
+    if ctx.thread.bdat.is_some() {
+        // RFC 3030 §2: DATA cannot follow BDAT in one transaction.
+        return sequence_error(ctx, "DATA after BDAT");
+    }
+    if !ready_for_data(ctx)? {
+        return Ok(());
+    }
+    let server = ctx.server();
+    ctx.reply_with(354, "", &server.messages.data_replies.start_data, "")?;
+    let limits = data_limits(server);
+    let reply = if server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::Direct {
+        receive_direct(ctx, limits)?
+    } else {
+        receive_spooled(ctx, limits)?
+    };
+    log_outcome(ctx.thread, &reply);
+    ctx.thread.reset_transaction();
+    ctx.reply(reply)
+}
+
+fn data_limits(server: &SmtpServer) -> DataLimits {
+    DataLimits {
+        policy: server.bare_newline_policy,
+        max_size: server.limits.max_message_size,
+        max_line: server.limits.max_data_line_length,
+        block_timeout: server.limits.data_timeout,
+        min_rate: server.limits.min_data_rate,
+    }
+}
+
+/// `RawStreamType::Direct`: the handler reads from the connection; what it leaves unread
+/// is drained before answering.
+fn receive_direct(ctx: &mut Context<'_>, limits: DataLimits) -> Result<Reply> {
+    let server = ctx.server();
+    let Some(handler) = &server.on_receive_raw else {
+        return Err(Error::NoReceiveHandler(ReceiveMode::Raw));
+    };
+    let mut stream = RawStream::Direct(DataReader::new(ctx.conn, limits));
+    let verdict = handler(ctx.thread, &mut stream);
+    let RawStream::Direct(reader) = stream else {
+        // The handler swapped the stream: the rest of the message is lost in it.
+        return Err(Error::Io(std::io::Error::other("on_receive_raw replaced the Direct stream")));
+    };
+    let status = reader.finish()?;
+    Ok(match status {
+        DataStatus::Complete => verdict_reply(server, verdict),
+        refused => refusal(server, refused),
+    })
+}
+
+/// Memory, File and the message modes: the whole message is read first.
+fn receive_spooled(ctx: &mut Context<'_>, limits: DataLimits) -> Result<Reply> {
+    let server = ctx.server();
+    let to_file = server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::File;
+    let mut spool = match Spool::new(to_file) {
+        Ok(spool) => spool,
+        Err(e) => {
+            log::error!("session {}: cannot spool: {e}", ctx.thread.session_id);
+            DataReader::new(ctx.conn, limits).finish()?;
+            return Ok(local_error(server));
+        }
+    };
+    let status = match DataReader::new(ctx.conn, limits).copy_to(spool.writer()) {
+        Ok(status) => status,
+        Err(Error::Io(e)) => {
+            log::error!("session {}: {e}", ctx.thread.session_id);
+            return Ok(local_error(server));
+        }
+        Err(e) => return Err(e),
+    };
+    if status != DataStatus::Complete {
+        return Ok(refusal(server, status));
+    }
+    Ok(deliver(server, ctx.thread, spool))
+}
+
+/// Hands a complete message to the receive event of the mode and turns its verdict into the
+/// final reply.
+pub(crate) fn deliver(server: &SmtpServer, thread: &mut SmtpServerThread, spool: Spool) -> Reply {
+    let verdict = match server.receive_mode {
+        ReceiveMode::Raw => match (&server.on_receive_raw, spool.into_stream()) {
+            (Some(handler), Ok(mut stream)) => handler(thread, &mut stream),
+            (None, _) => Err(local_error(server)),
+            (_, Err(e)) => {
+                log::error!("session {}: {e}", thread.session_id);
+                Err(local_error(server))
+            }
+        },
+        ReceiveMode::Message | ReceiveMode::MessageParsed => deliver_message(server, thread, spool),
+    };
+    verdict_reply(server, verdict)
+}
+
+fn deliver_message(server: &SmtpServer, thread: &mut SmtpServerThread, spool: Spool) -> Result<(), Reply> {
+    let bytes = spool.into_bytes().map_err(|_| local_error(server))?;
+    let (handler, message) = if server.receive_mode == ReceiveMode::Message {
+        (&server.on_receive_message, Ok(Message::unparsed(bytes)))
+    } else {
+        let rcpts = thread.rcpt_addresses();
+        let parsed = Message::parse(bytes, &rcpts, server.no_decode, server.no_encode);
+        (&server.on_receive_message_parsed, parsed)
+    };
+    let mut message = message.map_err(|e| {
+        log::warn!("session {}: unparsable message: {e}", thread.session_id);
+        Reply::new(554, "Message could not be parsed").with_enhanced("5.6.0")
+    })?;
+    if !server.messages.x_server.is_empty() {
+        message.x_server = Some(server.messages.x_server.clone());
+    }
+    match handler {
+        Some(handler) => handler(thread, &mut message),
+        None => Err(local_error(server)),
+    }
+}
+
+fn verdict_reply(server: &SmtpServer, verdict: Result<(), Reply>) -> Reply {
+    match verdict {
+        Ok(()) => {
+            let text = fill_template(&server.messages.data_replies.end_data, "", &server.hostname);
+            Reply::new(250, text).with_enhanced("2.0.0")
+        }
+        Err(reply) => reply,
+    }
+}
+
+fn refusal(server: &SmtpServer, status: DataStatus) -> Reply {
+    let m = &server.messages;
+    match status {
+        // RFC 1870 §6.2: over the limit → read to the end, then one 552.
+        DataStatus::TooLarge => Reply::new(552, m.message_too_large.clone()).with_enhanced("5.3.4"),
+        DataStatus::BareNewline => Reply::new(550, m.bare_newline.clone()).with_enhanced("5.6.11"),
+        // RFC 5321 §4.5.3.1.6 and §4.2.2: a text line over the limit.
+        DataStatus::LineTooLong => Reply::new(500, m.line_too_long.clone()).with_enhanced("5.5.6"),
+        DataStatus::Complete => verdict_reply(server, Ok(())),
+    }
+}
+
+fn local_error(server: &SmtpServer) -> Reply {
+    Reply::new(451, server.messages.local_error.clone()).with_enhanced("4.3.0")
+}
+
+fn log_outcome(thread: &SmtpServerThread, reply: &Reply) {
+    let from = thread.from.as_ref().map(|f| f.address.as_str()).unwrap_or("");
+    log::info!(
+        "session {}: message from <{}> to {} recipient(s): {}",
+        thread.session_id,
+        from,
+        thread.rcpt_list.len(),
+        reply
+    );
+}
+
+/// BDAT size [LAST] (RFC 3030 §2): the chunk's octets are always read, even when the command
+/// is refused, so the client's next command is found where it really starts.
+pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
+    let server = ctx.server();
+    if !server.extensions.chunking {
+        let text = &server.messages.reply_unknown_command;
+        return ctx.reply_with(500, "5.5.2", text, &command.verb);
+    }
+    let Some((size, last)) = parse_bdat(&command.params) else {
+        // Without a size the chunk cannot be skipped: the rest of the stream is unreadable.
+        syntax_error(ctx, "BDAT needs a chunk size and optionally LAST")?;
+        ctx.close();
+        return Ok(());
+    };
+    let valid = ctx.thread.from.is_some() && !ctx.thread.rcpt_list.is_empty();
+    if !valid {
+        skip_chunk(ctx, size, &mut std::io::sink())?;
+        return if ctx.thread.from.is_some() {
+            ready_for_data(ctx).map(|_| ())
+        } else {
+            sequence_error(ctx, "need MAIL and RCPT first")
+        };
+    }
+    let to_file = server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::File;
+    if ctx.thread.bdat.is_none() {
+        let spool = match Spool::new(to_file) {
+            Ok(spool) => spool,
+            Err(e) => {
+                log::error!("session {}: cannot spool: {e}", ctx.thread.session_id);
+                skip_chunk(ctx, size, &mut std::io::sink())?;
+                ctx.thread.reset_transaction();
+                return ctx.reply(local_error(server));
+            }
+        };
+        ctx.thread.bdat = Some(BdatState { spool, size: 0, too_large: false });
+    }
+    let max = server.limits.max_message_size;
+    let mut state = ctx.thread.bdat.take().expect("set above");
+    state.size = state.size.saturating_add(size);
+    state.too_large |= max > 0 && state.size > max;
+    let result = if state.too_large {
+        skip_chunk(ctx, size, &mut std::io::sink())
+    } else {
+        skip_chunk(ctx, size, state.spool.writer())
+    };
+    result?;
+    if state.too_large {
+        ctx.thread.reset_transaction();
+        return ctx.reply(refusal(server, DataStatus::TooLarge));
+    }
+    if !last {
+        ctx.thread.bdat = Some(state);
+        return ctx.reply_with(250, "2.0.0", "%s octets received", &size.to_string());
+    }
+    let reply = deliver(server, ctx.thread, state.spool);
+    log_outcome(ctx.thread, &reply);
+    ctx.thread.reset_transaction();
+    ctx.reply(reply)
+}
+
+/// `BDAT <1*DIGIT> [SP "LAST"]` (RFC 3030 §2 grammar).
+fn parse_bdat(params: &[String]) -> Option<(u64, bool)> {
+    let size = params.first()?;
+    if size.is_empty() || size.len() > 20 || !size.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let size = size.parse().ok()?;
+    match params.get(1) {
+        None => Some((size, false)),
+        Some(last) if last.eq_ignore_ascii_case("LAST") && params.len() == 2 => Some((size, true)),
+        Some(_) => None,
+    }
+}
+
+/// Reads exactly `size` octets of chunk data into `sink` (a failing sink is only logged).
+fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -> Result<()> {
+    let timeout = ctx.server().limits.data_timeout;
+    ctx.conn.use_data_buffer();
+    ctx.conn.in_data = true;
+    let mut left = size;
+    let mut sink_ok = true;
+    while left > 0 {
+        if ctx.conn.buffered().is_empty() {
+            ctx.conn.set_read_timeout(timeout)?;
+            ctx.conn.fill()?;
+        }
+        let avail = ctx.conn.buffered();
+        let n = avail.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if sink_ok {
+            if let Err(e) = sink.write_all(&avail[..n]) {
+                log::error!("session {}: spooling BDAT data failed: {e}", ctx.thread.session_id);
+                sink_ok = false;
+            }
+        }
+        ctx.conn.consume(n);
+        left -= n as u64;
+    }
+    ctx.conn.in_data = false;
+    ctx.conn.use_command_buffer();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bdat;
+
+    #[test]
+    fn bdat_arguments() {
+        let p = |s: &str| parse_bdat(&s.split_whitespace().map(String::from).collect::<Vec<_>>());
+        assert_eq!(p("100"), Some((100, false)));
+        assert_eq!(p("0 LAST"), Some((0, true)));
+        assert_eq!(p("7 last"), Some((7, true)));
+        assert_eq!(p(""), None);
+        assert_eq!(p("-1"), None);
+        assert_eq!(p("1x"), None);
+        assert_eq!(p("5 LAST x"), None);
+        assert_eq!(p("5 FIRST"), None);
+        assert_eq!(p("99999999999999999999999"), None);
+    }
+}

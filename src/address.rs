@@ -194,11 +194,11 @@ impl RcptTo {
     }
 
     /// `true` for `<Postmaster>` or `<postmaster@domain>` (local part case-insensitive,
-    /// RFC 5321 §4.5.1) where `domain` is one of ours, compared case-insensitively.
-    pub fn is_postmaster_for(&self, domain: &str) -> bool {
+    /// RFC 5321 §4.5.1) where `our_domain` is one of ours, compared case-insensitively.
+    pub fn is_postmaster_for(&self, our_domain: &str) -> bool {
         self.is_postmaster()
             || (local_part(&self.address).eq_ignore_ascii_case("postmaster")
-                && self::domain(&self.address).eq_ignore_ascii_case(domain))
+                && domain(&self.address).eq_ignore_ascii_case(our_domain))
     }
 
     /// The parameters nobody understood yet; the server answers `555 5.5.4` if any remain.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{bounded, select, Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -23,9 +24,32 @@ pub(crate) struct SessionSlot {
     pub(crate) idle: Arc<AtomicBool>,
 }
 
+/// A session waiting for a thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Parked session threads (Indy's `TIdThreadMgrPool`): a rendezvous channel, so a job is
+/// handed over only to a thread already waiting; otherwise a new thread is started.
+struct Pool {
+    jobs: Sender<Job>,
+    waiting: Receiver<Job>,
+    /// Dropped on stop: parked threads see the disconnect and exit.
+    stop: Mutex<Option<Sender<()>>>,
+    stopped: Receiver<()>,
+    parked: AtomicUsize,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        let (jobs, waiting) = bounded(0);
+        let (stop, stopped) = bounded(0);
+        Pool { jobs, waiting, stop: Mutex::new(Some(stop)), stopped, parked: AtomicUsize::new(0) }
+    }
+}
+
 /// Run-time state shared by the listeners and sessions.
 #[derive(Default)]
 pub(crate) struct Runtime {
+    pool: Pool,
     stopping: AtomicBool,
     next_id: AtomicU64,
     active: AtomicUsize,
@@ -155,12 +179,18 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
     }
     rt.active.fetch_add(1, Ordering::SeqCst);
     let session_shared = Arc::clone(shared);
+    let job: Job = Box::new(move || {
+        session::run(&session_shared, tcp, peer, id, implicit_tls, &idle);
+        leave(&session_shared, id, peer.ip());
+    });
+    let job = match rt.pool.jobs.try_send(job) {
+        Ok(()) => return,
+        Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
+    };
+    let worker_shared = Arc::clone(shared);
     let spawned = thread::Builder::new()
         .stack_size(config.thread_stack_size)
-        .spawn(move || {
-            session::run(&session_shared, tcp, peer, id, implicit_tls, &idle);
-            leave(&session_shared, id, peer.ip());
-        });
+        .spawn(move || worker(&worker_shared, job));
     match spawned {
         Ok(handle) => remember(rt, handle),
         Err(e) => {
@@ -170,6 +200,27 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
             if let Some(slot) = slot {
                 refuse(shared, slot.socket, peer, "no thread");
             }
+        }
+    }
+}
+
+/// Runs a session, then waits parked for the next one while the pool has room.
+fn worker(shared: &Shared, first: Job) {
+    let pool = &shared.runtime.pool;
+    first();
+    loop {
+        if shared.runtime.stopping() || pool.parked.fetch_add(1, Ordering::SeqCst) >= shared.config.thread_pool_size {
+            pool.parked.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        let next = select! {
+            recv(pool.waiting) -> job => job.ok(),
+            recv(pool.stopped) -> _ => None,
+        };
+        pool.parked.fetch_sub(1, Ordering::SeqCst);
+        match next {
+            Some(job) => job(),
+            None => return,
         }
     }
 }
@@ -261,6 +312,7 @@ impl ServerHandle {
             log::warn!("{} sessions still busy after stop_timeout; closing them", rt.active());
             self.interrupt_sessions(|_| true, Shutdown::Both);
         }
+        rt.pool.stop.lock().take();
         let threads: Vec<_> = rt.threads.lock().drain(..).collect();
         for handle in threads {
             let _ = handle.join();

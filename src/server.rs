@@ -72,6 +72,10 @@ pub struct SmtpServer {
     pub bare_newline_policy: BareNewlinePolicy,
     /// Stack size of each session thread. 256 KiB.
     pub thread_stack_size: usize,
+    /// Finished session threads kept parked for the next connection (Indy's
+    /// `TIdThreadMgrPool.PoolSize`), so a connection does not pay for a thread start; 0 = a new
+    /// thread for every connection. 32.
+    pub thread_pool_size: usize,
     /// The listen(2) backlog, so a burst of connects is not dropped. 1024.
     pub listen_backlog: i32,
     /// How long `stop()` lets transactions in flight finish before closing them. 30 s.
@@ -153,6 +157,7 @@ impl SmtpServer {
             limits: Limits::default(),
             bare_newline_policy: BareNewlinePolicy::Normalize,
             thread_stack_size: 256 * 1024,
+            thread_pool_size: 32,
             listen_backlog: 1024,
             stop_timeout: Duration::from_secs(30),
             #[cfg(feature = "tls")]

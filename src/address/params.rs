@@ -21,6 +21,8 @@ impl RawParam<'_> {
     }
 }
 
+/// Splits the text after the path into parameters: one or more SP between them, trailing SP
+/// tolerated. Checks only the generic grammar and duplicates; values are checked per keyword.
 pub(super) fn split_params(rest: &str) -> Result<Vec<RawParam<'_>>, PathError> {
     let mut out = Vec::new();
     // A set keeps duplicate detection linear however long a configured line limit allows.
@@ -143,7 +145,8 @@ pub(super) fn orcpt_value(p: &RawParam<'_>) -> Result<Orcpt, PathError> {
 }
 
 /// Decodes xtext (RFC 3461 §4): `+` followed by two hex digits stands for one octet. Lower-case
-/// hex digits are accepted (Postfix does the same) although the grammar asks for upper case.
+/// hex digits are accepted although the grammar asks for upper case: they are unambiguous, and
+/// refusing them would only break sloppy clients.
 /// The value was already checked against esmtp-value, so other characters pass through (with
 /// SMTPUTF8 these may be UTF-8, RFC 6533 §3). The decoded text must be UTF-8 without controls,
 /// since it ends up in DSNs and logs.
@@ -171,6 +174,6 @@ pub(super) fn decode_xtext(v: &str) -> Result<String, String> {
     }
 }
 
-pub(super) fn hex(b: u8) -> Option<u8> {
+fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }

@@ -31,7 +31,7 @@ pub(super) fn escape(s: &str) -> String {
 }
 
 /// A position in the path; it only ever moves by whole characters, so slicing cannot panic.
-pub(super) struct Cursor<'a> {
+struct Cursor<'a> {
     s: &'a str,
     pos: usize,
 }
@@ -59,12 +59,12 @@ impl Cursor<'_> {
 }
 
 /// Characters a U-label may add to the ASCII grammar (RFC 6531 §3.3 `UTF8-non-ascii`).
-pub(super) fn utf8_non_ascii(c: char) -> bool {
+fn utf8_non_ascii(c: char) -> bool {
     !c.is_ascii() && !c.is_control()
 }
 
 /// RFC 5322 §3.2.3 atext, as used by RFC 5321 §4.1.2 `Atom`.
-pub(super) fn is_atext(c: char) -> bool {
+fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || utf8_non_ascii(c)
 }
 
@@ -155,7 +155,7 @@ pub(super) fn parse_path(s: &str, rcpt: bool) -> Result<ParsedPath, PathError> {
 }
 
 /// Dot-string = Atom *("." Atom) (RFC 5321 §4.1.2).
-pub(super) fn dot_string(c: &mut Cursor<'_>) -> Result<(), String> {
+fn dot_string(c: &mut Cursor<'_>) -> Result<(), String> {
     let start = c.pos;
     loop {
         if c.take_while(is_atext) == 0 {
@@ -176,7 +176,7 @@ pub(super) fn dot_string(c: &mut Cursor<'_>) -> Result<(), String> {
 
 /// Quoted-string = DQUOTE *QcontentSMTP DQUOTE (RFC 5321 §4.1.2); qtextSMTP gains UTF-8 with
 /// SMTPUTF8 (RFC 6531 §3.3) but quoted-pairSMTP stays `%d92 %d32-126`.
-pub(super) fn quoted_string(c: &mut Cursor<'_>) -> Result<(), String> {
+fn quoted_string(c: &mut Cursor<'_>) -> Result<(), String> {
     c.bump();
     loop {
         match c.bump() {
@@ -207,7 +207,7 @@ pub(super) fn quoted_string(c: &mut Cursor<'_>) -> Result<(), String> {
 
 /// Domain = sub-domain *("." sub-domain); sub-domain = Let-dig [Ldh-str] (RFC 5321 §4.1.2),
 /// or a U-label with SMTPUTF8 (RFC 6531 §3.3). Returns the length in octets.
-pub(super) fn parse_domain(c: &mut Cursor<'_>, what: &str) -> Result<usize, String> {
+fn parse_domain(c: &mut Cursor<'_>, what: &str) -> Result<usize, String> {
     let start = c.pos;
     loop {
         let label_start = c.pos;
@@ -232,7 +232,7 @@ pub(super) fn parse_domain(c: &mut Cursor<'_>, what: &str) -> Result<usize, Stri
 
 /// address-literal = "[" ( IPv4 / "IPv6:" IPv6 / Standardized-tag ":" 1*dcontent ) "]"
 /// (RFC 5321 §4.1.3). Returns the length in octets including the brackets.
-pub(super) fn address_literal(c: &mut Cursor<'_>) -> Result<usize, String> {
+fn address_literal(c: &mut Cursor<'_>) -> Result<usize, String> {
     let start = c.pos;
     c.bump();
     // dcontent = %d33-90 / %d94-126 (no "[", "\", "]"); the literal is ASCII even with SMTPUTF8.

@@ -23,6 +23,7 @@ fn keywords(params: &[EsmtpParam]) -> Vec<&str> {
 #[test]
 fn mail_valid_table() {
     // (args, utf8_allowed, expected address, expected parameter keywords)
+    #[rustfmt::skip]
     let cases: &[(&str, bool, &str, &[&str])] = &[
         ("FROM:<a@b>", false, "a@b", &[]),
         ("from:<a@b>", false, "a@b", &[]),
@@ -31,118 +32,35 @@ fn mail_valid_table() {
         ("FROM:   <a@b>", false, "a@b", &[]),
         (" FROM:<a@b>", false, "a@b", &[]),
         ("FROM:<a@b> ", false, "a@b", &[]),
-        (
-            "FROM:<a@b>   SIZE=10   BODY=8BITMIME  ",
-            false,
-            "a@b",
-            &["SIZE", "BODY"],
-        ),
+        ("FROM:<a@b>   SIZE=10   BODY=8BITMIME  ", false, "a@b", &["SIZE", "BODY"]),
         ("FROM:<>", false, "", &[]),
         ("FROM:<> SIZE=0", false, "", &["SIZE"]),
-        (
-            "FROM:<\"john doe\"@example.com>",
-            false,
-            "\"john doe\"@example.com",
-            &[],
-        ),
-        (
-            "FROM:<\"a\\\"b\"@example.com>",
-            false,
-            "\"a\\\"b\"@example.com",
-            &[],
-        ),
-        (
-            "FROM:<\"a>b@c\"@example.com>",
-            false,
-            "\"a>b@c\"@example.com",
-            &[],
-        ),
+        ("FROM:<\"john doe\"@example.com>", false, "\"john doe\"@example.com", &[]),
+        ("FROM:<\"a\\\"b\"@example.com>", false, "\"a\\\"b\"@example.com", &[]),
+        ("FROM:<\"a>b@c\"@example.com>", false, "\"a>b@c\"@example.com", &[]),
         ("FROM:<\"\"@example.com>", false, "\"\"@example.com", &[]),
         ("FROM:<\"\\\\\"@x>", false, "\"\\\\\"@x", &[]),
-        (
-            "FROM:<@a.example,@b.example:u@d.example>",
-            false,
-            "u@d.example",
-            &[],
-        ),
-        (
-            "FROM:<@a.example:u@d.example> SIZE=5",
-            false,
-            "u@d.example",
-            &["SIZE"],
-        ),
+        ("FROM:<\" a  b \"@x> SIZE=1", false, "\" a  b \"@x", &["SIZE"]),
+        ("FROM:<@a.example,@b.example:u@d.example>", false, "u@d.example", &[]),
+        ("FROM:<@a.example:u@d.example> SIZE=5", false, "u@d.example", &["SIZE"]),
         ("FROM:<u@[192.0.2.1]>", false, "u@[192.0.2.1]", &[]),
-        (
-            "FROM:<u@[IPv6:2001:db8::1]>",
-            false,
-            "u@[IPv6:2001:db8::1]",
-            &[],
-        ),
+        ("FROM:<u@[IPv6:2001:db8::1]>", false, "u@[IPv6:2001:db8::1]", &[]),
         ("FROM:<u@[ipv6:::1]>", false, "u@[ipv6:::1]", &[]),
-        (
-            "FROM:<u@[IPv6:::ffff:192.0.2.1]>",
-            false,
-            "u@[IPv6:::ffff:192.0.2.1]",
-            &[],
-        ),
-        (
-            "FROM:<u@[x-tag:some@content]>",
-            false,
-            "u@[x-tag:some@content]",
-            &[],
-        ),
-        (
-            "FROM:<first.last+tag@sub.example.co.uk>",
-            false,
-            "first.last+tag@sub.example.co.uk",
-            &[],
-        ),
-        (
-            "FROM:<!#$%&'*+-/=?^_`{|}~@example.com>",
-            false,
-            "!#$%&'*+-/=?^_`{|}~@example.com",
-            &[],
-        ),
+        ("FROM:<u@[IPv6:::ffff:192.0.2.1]>", false, "u@[IPv6:::ffff:192.0.2.1]", &[]),
+        ("FROM:<u@[x-tag:some@content]>", false, "u@[x-tag:some@content]", &[]),
+        ("FROM:<first.last+tag@sub.example.co.uk>", false, "first.last+tag@sub.example.co.uk", &[]),
+        ("FROM:<!#$%&'*+-/=?^_`{|}~@example.com>", false, "!#$%&'*+-/=?^_`{|}~@example.com", &[]),
         ("FROM:<a@1.2.3.4>", false, "a@1.2.3.4", &[]),
         ("FROM:<a@a-b--c.example>", false, "a@a-b--c.example", &[]),
         ("FROM:<A@EXAMPLE.COM>", false, "A@EXAMPLE.COM", &[]),
         ("FROM:<a@b> SMTPUTF8", false, "a@b", &["SMTPUTF8"]),
-        (
-            "FROM:<a@b> XFOO=bar X-Y-2 x9",
-            false,
-            "a@b",
-            &["XFOO", "X-Y-2", "X9"],
-        ),
-        (
-            "FROM:<a@b> NOTIFY=NEVER ORCPT=rfc822;a@b",
-            false,
-            "a@b",
-            &["NOTIFY", "ORCPT"],
-        ),
-        (
-            "FROM:<δοκιμή@παράδειγμα.δοκιμή> SMTPUTF8",
-            true,
-            "δοκιμή@παράδειγμα.δοκιμή",
-            &["SMTPUTF8"],
-        ),
-        (
-            "FROM:<\"ü x\"@example.com> SMTPUTF8",
-            true,
-            "\"ü x\"@example.com",
-            &["SMTPUTF8"],
-        ),
-        (
-            "FROM:<a@b> SMTPUTF8 XVAL=ü",
-            true,
-            "a@b",
-            &["SMTPUTF8", "XVAL"],
-        ),
-        (
-            "FROM:<a@b> SIZE=1 BODY=7BIT SMTPUTF8 RET=HDRS ENVID=x AUTH=<>",
-            true,
-            "a@b",
-            &["SIZE", "BODY", "SMTPUTF8", "RET", "ENVID", "AUTH"],
-        ),
+        ("FROM:<a@b> XFOO=bar X-Y-2 x9", false, "a@b", &["XFOO", "X-Y-2", "X9"]),
+        ("FROM:<a@b> NOTIFY=NEVER ORCPT=rfc822;a@b", false, "a@b", &["NOTIFY", "ORCPT"]),
+        ("FROM:<δοκιμή@παράδειγμα.δοκιμή> SMTPUTF8", true, "δοκιμή@παράδειγμα.δοκιμή", &["SMTPUTF8"]),
+        ("FROM:<\"ü x\"@example.com> SMTPUTF8", true, "\"ü x\"@example.com", &["SMTPUTF8"]),
+        ("FROM:<a@b> SMTPUTF8 XVAL=ü", true, "a@b", &["SMTPUTF8", "XVAL"]),
+        ("FROM:<a@b> SIZE=1 BODY=7BIT SMTPUTF8 RET=HDRS ENVID=x AUTH=<>", true, "a@b",
+            &["SIZE", "BODY", "SMTPUTF8", "RET", "ENVID", "AUTH"]),
     ];
     for &(args, utf8, address, kws) in cases {
         let m = mail(args, utf8);
@@ -279,49 +197,20 @@ fn mail_invalid_table() {
 
 #[test]
 fn rcpt_valid_table() {
+    // (args, utf8_allowed, address, parameter keywords, is_postmaster)
+    #[rustfmt::skip]
     let cases: &[(&str, bool, &str, &[&str], bool)] = &[
-        // (args, utf8_allowed, address, parameter keywords, is_postmaster)
         ("TO:<a@b>", false, "a@b", &[], false),
         ("to: <a@b>", false, "a@b", &[], false),
         ("To:<a@b>  ", false, "a@b", &[], false),
         ("TO:<postmaster>", false, "postmaster", &[], true),
         ("TO:<PostMaster>", false, "PostMaster", &[], true),
-        (
-            "TO:<POSTMASTER> NOTIFY=NEVER",
-            false,
-            "POSTMASTER",
-            &["NOTIFY"],
-            true,
-        ),
-        (
-            "TO:<Postmaster@example.com>",
-            false,
-            "Postmaster@example.com",
-            &[],
-            false,
-        ),
+        ("TO:<POSTMASTER> NOTIFY=NEVER", false, "POSTMASTER", &["NOTIFY"], true),
+        ("TO:<Postmaster@example.com>", false, "Postmaster@example.com", &[], false),
         ("TO:<@a,@b:c@d>", false, "c@d", &[], false),
-        (
-            "TO:<\"x y\"@[IPv6:::1]>",
-            false,
-            "\"x y\"@[IPv6:::1]",
-            &[],
-            false,
-        ),
-        (
-            "TO:<a@b> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b",
-            false,
-            "a@b",
-            &["NOTIFY", "ORCPT"],
-            false,
-        ),
-        (
-            "TO:<a@b> SIZE=10 SMTPUTF8",
-            false,
-            "a@b",
-            &["SIZE", "SMTPUTF8"],
-            false,
-        ),
+        ("TO:<\"x y\"@[IPv6:::1]>", false, "\"x y\"@[IPv6:::1]", &[], false),
+        ("TO:<a@b> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b", false, "a@b", &["NOTIFY", "ORCPT"], false),
+        ("TO:<a@b> SIZE=10 SMTPUTF8", false, "a@b", &["SIZE", "SMTPUTF8"], false),
         ("TO:<ü@b>", true, "ü@b", &[], false),
         ("TO:<a@b> XPARAM=ü", true, "a@b", &["XPARAM"], false),
     ];
@@ -394,17 +283,18 @@ fn mail_typed_parameters() {
         "raw value kept"
     );
 
-    let cases: &[(&str, Option<u64>, Option<BodyType>, Option<Ret>)] = &[
-        ("SIZE=18446744073709551615", Some(u64::MAX), None, None),
-        ("SIZE=00000000000000000001", Some(1), None, None),
-        ("BODY=8BITMIME", None, Some(BodyType::EightBitMime), None),
-        ("body=binarymime", None, Some(BodyType::BinaryMime), None),
-        ("RET=HDRS", None, None, Some(Ret::Hdrs)),
-        ("ret=Hdrs SIZE=7", Some(7), None, Some(Ret::Hdrs)),
+    type Typed = (Option<u64>, Option<BodyType>, Option<Ret>);
+    let cases: &[(&str, Typed)] = &[
+        ("SIZE=18446744073709551615", (Some(u64::MAX), None, None)),
+        ("SIZE=00000000000000000001", (Some(1), None, None)),
+        ("BODY=8BITMIME", (None, Some(BodyType::EightBitMime), None)),
+        ("body=binarymime", (None, Some(BodyType::BinaryMime), None)),
+        ("RET=HDRS", (None, None, Some(Ret::Hdrs))),
+        ("ret=Hdrs SIZE=7", (Some(7), None, Some(Ret::Hdrs))),
     ];
-    for &(params, size, body, ret) in cases {
+    for &(params, expected) in cases {
         let m = mail(&format!("FROM:<a@b> {params}"), false);
-        assert_eq!((m.size, m.body, m.ret), (size, body, ret), "{params}");
+        assert_eq!((m.size, m.body, m.ret), expected, "{params}");
     }
 
     let m = mail("FROM:<a@b> AUTH=<> ENVID=+20x", false);
@@ -450,52 +340,20 @@ fn smtputf8_claimed_only_when_offered() {
 
 #[test]
 fn rcpt_typed_parameters() {
+    let n = |never, success, failure, delay| Notify {
+        never,
+        success,
+        failure,
+        delay,
+    };
+    #[rustfmt::skip]
     let cases: &[(&str, Notify)] = &[
-        (
-            "NEVER",
-            Notify {
-                never: true,
-                ..Notify::default()
-            },
-        ),
-        (
-            "never",
-            Notify {
-                never: true,
-                ..Notify::default()
-            },
-        ),
-        (
-            "SUCCESS",
-            Notify {
-                success: true,
-                ..Notify::default()
-            },
-        ),
-        (
-            "delay,Failure",
-            Notify {
-                delay: true,
-                failure: true,
-                ..Notify::default()
-            },
-        ),
-        (
-            "SUCCESS,FAILURE,DELAY",
-            Notify {
-                success: true,
-                failure: true,
-                delay: true,
-                never: false,
-            },
-        ),
-        (
-            "SUCCESS,SUCCESS",
-            Notify {
-                success: true,
-                ..Notify::default()
-            },
-        ),
+        ("NEVER", n(true, false, false, false)),
+        ("never", n(true, false, false, false)),
+        ("SUCCESS", n(false, true, false, false)),
+        ("delay,Failure", n(false, false, true, true)),
+        ("SUCCESS,FAILURE,DELAY", n(false, true, true, true)),
+        ("SUCCESS,SUCCESS", n(false, true, false, false)),
     ];
     for (v, expected) in cases {
         let r = rcpt(&format!("TO:<a@b> NOTIFY={v}"), false);
@@ -507,11 +365,10 @@ fn rcpt_typed_parameters() {
         (o.addr_type.as_str(), o.address.as_str()),
         ("rfc822", "a+b@example.com")
     );
-    let r = rcpt("TO:<a@b> ORCPT=UTF-8;a@b;c", false);
-    assert_eq!(
-        r.orcpt.map(|o| (o.addr_type, o.address)),
-        Some(("UTF-8".into(), "a@b;c".into()))
-    );
+    let r = rcpt("TO:<a@b> ORCPT=UTF-8;a@b;c", false)
+        .orcpt
+        .map(|o| (o.addr_type, o.address));
+    assert_eq!(r, Some(("UTF-8".into(), "a@b;c".into())));
     let r = rcpt("TO:<a@b> ORCPT=rfc822;ü@b", true);
     assert_eq!(r.orcpt.map(|o| o.address), Some("ü@b".into()));
     let r = rcpt(&format!("TO:<a@b> ORCPT=rfc822;{}", "x".repeat(500)), false);
@@ -603,110 +460,34 @@ fn over_long_replies_use_the_address_codes() {
 
 #[test]
 fn reply_table() {
-    let bp = PathError::BadParameter {
+    use PathError as E;
+    let bp = E::BadParameter {
         keyword: "SIZE".into(),
         reason: "must be digits".into(),
     };
+    #[rustfmt::skip]
     let cases: Vec<(PathError, bool, u16, &str, &str)> = vec![
-        (
-            PathError::MissingKeyword,
-            false,
-            501,
-            "5.5.4",
-            "Syntax: MAIL FROM:<address>",
-        ),
-        (
-            PathError::MissingKeyword,
-            true,
-            501,
-            "5.5.4",
-            "Syntax: RCPT TO:<address>",
-        ),
-        (
-            PathError::MissingAngleBrackets,
-            false,
-            501,
-            "5.5.4",
-            "Syntax: MAIL FROM:<address> (angle brackets required)",
-        ),
-        (
-            PathError::Syntax("x".into()),
-            false,
-            501,
-            "5.1.7",
-            "Bad sender address syntax: x",
-        ),
-        (
-            PathError::Syntax("x".into()),
-            true,
-            501,
-            "5.1.3",
-            "Bad recipient address syntax: x",
-        ),
-        (
-            PathError::NullRecipient,
-            true,
-            501,
-            "5.1.3",
-            "Null recipient <> not allowed",
-        ),
-        (
-            PathError::LocalPartTooLong { len: 65, max: 64 },
-            false,
-            501,
-            "5.1.7",
-            "Path too long: local part is 65 octets, limit 64",
-        ),
-        (
-            PathError::DomainTooLong { len: 256, max: 255 },
-            true,
-            501,
-            "5.1.3",
-            "Path too long: domain is 256 octets, limit 255",
-        ),
-        (
-            PathError::PathTooLong { len: 257, max: 256 },
-            true,
-            501,
-            "5.1.3",
-            "Path too long: path is 257 octets, limit 256",
-        ),
-        (
-            PathError::NonAsciiWithoutSmtpUtf8,
-            false,
-            553,
-            "5.6.7",
-            "Non-ASCII addresses not permitted for that sender without SMTPUTF8",
-        ),
-        (
-            PathError::NonAsciiWithoutSmtpUtf8,
-            true,
-            553,
-            "5.6.7",
-            "Non-ASCII addresses not permitted for that recipient without SMTPUTF8",
-        ),
-        (
-            PathError::ParameterSyntax("y".into()),
-            false,
-            501,
-            "5.5.4",
-            "Syntax error in parameters: y",
-        ),
+        (E::MissingKeyword, false, 501, "5.5.4", "Syntax: MAIL FROM:<address>"),
+        (E::MissingKeyword, true, 501, "5.5.4", "Syntax: RCPT TO:<address>"),
+        (E::MissingAngleBrackets, false, 501, "5.5.4",
+            "Syntax: MAIL FROM:<address> (angle brackets required)"),
+        (E::Syntax("x".into()), false, 501, "5.1.7", "Bad sender address syntax: x"),
+        (E::Syntax("x".into()), true, 501, "5.1.3", "Bad recipient address syntax: x"),
+        (E::NullRecipient, true, 501, "5.1.3", "Null recipient <> not allowed"),
+        (E::LocalPartTooLong { len: 65, max: 64 }, false, 501, "5.1.7",
+            "Path too long: local part is 65 octets, limit 64"),
+        (E::DomainTooLong { len: 256, max: 255 }, true, 501, "5.1.3",
+            "Path too long: domain is 256 octets, limit 255"),
+        (E::PathTooLong { len: 257, max: 256 }, true, 501, "5.1.3",
+            "Path too long: path is 257 octets, limit 256"),
+        (E::NonAsciiWithoutSmtpUtf8, false, 553, "5.6.7",
+            "Non-ASCII addresses not permitted for that sender without SMTPUTF8"),
+        (E::NonAsciiWithoutSmtpUtf8, true, 553, "5.6.7",
+            "Non-ASCII addresses not permitted for that recipient without SMTPUTF8"),
+        (E::ParameterSyntax("y".into()), false, 501, "5.5.4", "Syntax error in parameters: y"),
         (bp, true, 501, "5.5.4", "Bad SIZE parameter: must be digits"),
-        (
-            PathError::DuplicateParameter("BODY".into()),
-            false,
-            501,
-            "5.5.4",
-            "Duplicate BODY parameter",
-        ),
-        (
-            PathError::SizeTooLarge,
-            false,
-            552,
-            "5.3.4",
-            "Message size exceeds fixed maximum message size",
-        ),
+        (E::DuplicateParameter("BODY".into()), false, 501, "5.5.4", "Duplicate BODY parameter"),
+        (E::SizeTooLarge, false, 552, "5.3.4", "Message size exceeds fixed maximum message size"),
     ];
     for (err, for_rcpt, code, enh, text) in cases {
         assert_eq!(

@@ -228,18 +228,24 @@ pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         ctx.thread.bdat = Some(BdatState { spool, size: 0, too_large: false });
     }
     let max = server.limits.max_message_size;
-    let mut state = ctx.thread.bdat.take().expect("set above");
+    let Some(mut state) = ctx.thread.bdat.take() else {
+        return Ok(());
+    };
     state.size = state.size.saturating_add(size);
     state.too_large |= max > 0 && state.size > max;
-    let result = if state.too_large {
-        skip_chunk(ctx, size, &mut std::io::sink())
+    let stored = if state.too_large {
+        skip_chunk(ctx, size, &mut std::io::sink())?
     } else {
-        skip_chunk(ctx, size, state.spool.writer())
+        skip_chunk(ctx, size, state.spool.writer())?
     };
-    result?;
     if state.too_large {
         ctx.thread.reset_transaction();
         return ctx.reply(refusal(server, DataStatus::TooLarge));
+    }
+    if !stored {
+        // Never deliver a message with a hole in it.
+        ctx.thread.reset_transaction();
+        return ctx.reply(local_error(server));
     }
     if !last {
         ctx.thread.bdat = Some(state);
@@ -265,8 +271,9 @@ fn parse_bdat(params: &[String]) -> Option<(u64, bool)> {
     }
 }
 
-/// Reads exactly `size` octets of chunk data into `sink` (a failing sink is only logged).
-fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -> Result<()> {
+/// Reads exactly `size` octets of chunk data into `sink`; `Ok(false)` when the sink failed
+/// (the octets are still consumed, so the session stays in step with the client).
+fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -> Result<bool> {
     let timeout = ctx.server().limits.data_timeout;
     ctx.conn.use_data_buffer();
     ctx.conn.in_data = true;
@@ -290,7 +297,7 @@ fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -
     }
     ctx.conn.in_data = false;
     ctx.conn.use_command_buffer();
-    Ok(())
+    Ok(sink_ok)
 }
 
 #[cfg(test)]

@@ -602,10 +602,11 @@ fn add_leaf(
     let encoding = headers
         .get_first_value("Content-Transfer-Encoding")
         .map(|value| value.trim().to_ascii_lowercase());
-    let mimetype = ctype.mimetype.clone();
-    let decode_failure = |err: MailParseError| MessageError::Decode {
-        reason: format!("{mimetype} part: {err}"),
-        raw: Vec::new(), // attached by `with_raw`
+    // A part whose transfer encoding is broken is kept undecoded rather than refusing the
+    // whole message: refusing real mail over one bad attachment would lose it.
+    let undecoded = |err: MailParseError| {
+        log::warn!("{} part kept undecoded: {err}", ctype.mimetype);
+        body.to_vec()
     };
     let encoded = Body::new(body, &ctype, &encoding);
     if ctype.mimetype.starts_with("text/") && !is_attachment && filename.is_none() {
@@ -614,7 +615,7 @@ fn add_leaf(
             Body::SevenBit(part) | Body::EightBit(part) => part.get_as_string(),
             Body::Binary(part) => part.get_as_string(),
         }
-        .map_err(decode_failure)?;
+        .unwrap_or_else(|err| String::from_utf8_lossy(&undecoded(err)).into_owned());
         texts.push(TextPart {
             content_type: ctype.mimetype.clone(),
             charset: ctype.params.get("charset").cloned(),
@@ -623,7 +624,7 @@ fn add_leaf(
     } else {
         let data = match encoded {
             Body::Base64(part) | Body::QuotedPrintable(part) => {
-                part.get_decoded().map_err(decode_failure)?
+                part.get_decoded().unwrap_or_else(undecoded)
             }
             Body::SevenBit(part) | Body::EightBit(part) => part.get_raw().to_vec(),
             Body::Binary(part) => part.get_raw().to_vec(),

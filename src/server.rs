@@ -117,7 +117,9 @@ pub struct SmtpServer {
     pub on_receive_raw: Option<ReceiveRawHandler>,
     /// The message in `ReceiveMode::Message` (Indy's `OnReceiveMessage`).
     pub on_receive_message: Option<ReceiveMessageHandler>,
-    /// The message in `ReceiveMode::MessageParsed` (Indy's `OnReceiveMessageParsed`).
+    /// The message in `ReceiveMode::MessageParsed` (Indy's `OnReceiveMessageParsed`). A message
+    /// that cannot be parsed at all arrives unparsed (`Message::is_parsed()` is false), never
+    /// refused: its raw bytes are always there.
     pub on_receive_message_parsed: Option<ReceiveMessageHandler>,
     /// A client connected (Indy's `OnConnect`), before the greeting.
     pub on_connect: Option<ConnectHandler>,

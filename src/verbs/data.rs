@@ -141,10 +141,12 @@ fn deliver_message(server: &SmtpServer, thread: &mut SmtpServerThread, spool: Sp
         let parsed = Message::parse(bytes, &rcpts, server.no_decode, server.no_encode);
         (&server.on_receive_message_parsed, parsed)
     };
-    let mut message = message.map_err(|e| {
-        log::warn!("session {}: unparsable message: {e}", thread.session_id);
-        Reply::new(554, "Message could not be parsed").with_enhanced("5.6.0")
-    })?;
+    // Mail that mailparse cannot parse is still mail: the handler gets it unparsed
+    // (`is_parsed() == false`) rather than the client a refusal.
+    let mut message = message.unwrap_or_else(|e| {
+        log::warn!("session {}: message not parsable, handed over unparsed: {e}", thread.session_id);
+        Message::unparsed(e.into_raw())
+    });
     if !server.messages.x_server.is_empty() {
         message.x_server = Some(server.messages.x_server.clone());
     }

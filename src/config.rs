@@ -103,8 +103,9 @@ pub struct Limits {
     pub command_timeout: Duration,
     /// Waiting for each block of DATA (RFC 5321 §4.5.3.2.5: 3 minutes). Default 180 s.
     pub data_timeout: Duration,
-    /// Minimum average DATA rate in bytes per second once `data_timeout` has passed, against
-    /// trickling clients (Postfix's `smtpd_min_data_rate`); 0 = off. Default 500.
+    /// Minimum average rate of DATA and of each BDAT chunk, in bytes per second once
+    /// `data_timeout` has passed, against trickling clients (Postfix's
+    /// `smtpd_min_data_rate`); 0 = off. Default 500.
     pub min_data_rate: u64,
     /// How long a STARTTLS or implicit-TLS handshake may take. Default 30 s.
     pub tls_handshake_timeout: Duration,

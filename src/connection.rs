@@ -4,7 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use memchr::memchr;
 
@@ -192,12 +192,16 @@ impl Connection {
     /// limit is passed, and its remainder is skipped on the next call without being stored.
     pub(crate) fn read_line(&mut self, max: usize, out: &mut Vec<u8>) -> Result<LineStatus> {
         out.clear();
+        // The timeout bounds the whole line, not each read: a client trickling a byte at a time
+        // must not hold the session forever (RFC 5321 §4.5.3.2.7 is a per-command timeout).
+        let deadline = self.read_timeout.map(|t| Instant::now() + t);
+        let mut blocked = false;
         if self.discarding {
-            self.skip_past_newline()?;
+            self.skip_past_newline(deadline, &mut blocked)?;
         }
         let max_content = max.saturating_sub(2);
         loop {
-            self.fill()?;
+            self.fill_line(deadline, &mut blocked)?;
             let avail = &self.rbuf[self.rpos..self.rlen];
             match memchr(b'\n', avail) {
                 Some(i) => {
@@ -240,9 +244,30 @@ impl Connection {
         }
     }
 
-    fn skip_past_newline(&mut self) -> Result<()> {
+    /// `fill` within one line: the first wait gets the full timeout, later ones only what is
+    /// left until `deadline`.
+    fn fill_line(&mut self, deadline: Option<Instant>, blocked: &mut bool) -> Result<()> {
+        if self.rpos < self.rlen {
+            return Ok(());
+        }
+        if let (Some(deadline), true) = (deadline, *blocked) {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or(Error::Timeout)?;
+            if let Some(tcp) = self.stream.tcp() {
+                tcp.set_read_timeout(Some(left))?;
+            }
+            // The next `set_read_timeout` restores the configured value.
+            self.read_timeout = None;
+        }
+        *blocked = true;
+        self.fill()
+    }
+
+    fn skip_past_newline(&mut self, deadline: Option<Instant>, blocked: &mut bool) -> Result<()> {
         loop {
-            self.fill()?;
+            self.fill_line(deadline, blocked)?;
             let avail = &self.rbuf[self.rpos..self.rlen];
             if let Some(i) = memchr(b'\n', avail) {
                 self.rpos += i + 1;
@@ -308,6 +333,13 @@ impl Connection {
     /// Flushes and closes both directions.
     pub(crate) fn close(&mut self) {
         let _ = self.flush();
+        // RFC 8446 §6.1: send close_notify before closing the write side, so the client can
+        // tell the end of the session from a truncation.
+        #[cfg(feature = "tls")]
+        if let Stream::Tls(s) = &mut self.stream {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
         if let Some(tcp) = self.stream.tcp() {
             let _ = tcp.shutdown(Shutdown::Both);
         }

@@ -31,6 +31,7 @@ pub mod data;
 mod error;
 mod events;
 mod listener;
+pub mod maildir;
 pub mod message;
 mod messages;
 mod raw;

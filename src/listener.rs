@@ -271,7 +271,6 @@ impl ServerHandle {
         match &self.shared.tls {
             Some(acceptor) => {
                 acceptor.reload(config);
-                log::info!("TLS configuration reloaded");
                 Ok(())
             }
             None => Err(Error::NoTlsConfig),

@@ -18,8 +18,29 @@ pub(crate) enum DataStatus {
     TooLarge,
     /// A bare CR or LF under `BareNewlinePolicy::Reject` (550 5.6.11).
     BareNewline,
-    /// A text line longer than `max_data_line_length` (RFC 5321 §4.5.3.1.6: 552? we send 500 5.5.6... see verbs).
+    /// A text line longer than `max_data_line_length` (RFC 5321 §4.5.3.1.6); answered with
+    /// RFC 5321 §4.5.3.1.10's "500 Line too long".
     LineTooLong,
+}
+
+/// The read timeout for the next block of message data (DATA or a BDAT chunk), `bytes` octets
+/// into it and begun at `started`: `block_timeout` (RFC 5321 §4.5.3.2.5), shortened so
+/// the average rate stays above `min_rate` bytes/s once `block_timeout` has passed (Postfix's
+/// `smtpd_min_data_rate`); `Err(Timeout)` when the client is already too slow.
+pub(crate) fn rate_timeout(
+    block_timeout: Duration,
+    min_rate: u64,
+    bytes: u64,
+    started: Instant,
+) -> Result<Duration> {
+    if min_rate == 0 {
+        return Ok(block_timeout);
+    }
+    let allowed = block_timeout + Duration::from_secs(bytes / min_rate);
+    match allowed.checked_sub(started.elapsed()) {
+        Some(left) if !left.is_zero() => Ok(left.min(block_timeout)),
+        _ => Err(Error::Timeout),
+    }
 }
 
 /// The limits a DATA read enforces.
@@ -75,16 +96,8 @@ impl<'c> DataReader<'c> {
     /// The read timeout for the next block: `block_timeout`, shortened so that the average
     /// rate stays above `min_rate` once the grace period is over (Postfix's min_data_rate).
     fn next_timeout(&self) -> Result<Duration> {
-        if self.limits.min_rate == 0 {
-            return Ok(self.limits.block_timeout);
-        }
-        let allowed = self.limits.block_timeout
-            + Duration::from_secs(self.decoder.decoded_len() / self.limits.min_rate);
-        let elapsed = self.started.elapsed();
-        match allowed.checked_sub(elapsed) {
-            Some(left) if !left.is_zero() => Ok(left.min(self.limits.block_timeout)),
-            _ => Err(Error::Timeout),
-        }
+        let l = &self.limits;
+        rate_timeout(l.block_timeout, l.min_rate, self.decoder.decoded_len(), self.started)
     }
 
     /// Decodes the next block into `self.out`. `Ok(false)` at the end of data.

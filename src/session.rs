@@ -143,7 +143,9 @@ fn dispatch(shared: &Shared, conn: &mut Connection, thread: &mut SmtpServerThrea
     };
     if is_http_request(&command) {
         log::warn!("session {}: HTTP request on the SMTP port", thread.session_id);
-        conn.reply(&Reply::new(421, "4.7.0 HTTP requests are not accepted here"))?;
+        // The status code goes through with_enhanced: written into the text it was doubled
+        // after EHLO ("421 4.0.0 4.7.0 ...") and sent before EHLO (RFC 2034 §3).
+        conn.reply(&Reply::new(421, "HTTP requests are not accepted here").with_enhanced("4.7.0"))?;
         return Ok(Flow::Close);
     }
     let handler = if config.command_handlers_enabled {

@@ -5,6 +5,7 @@ use crate::auth::{
     parse_plain, Mechanism, SaslError,
 };
 use crate::command::Command;
+use crate::connection::LineStatus;
 use crate::error::Result;
 use crate::reply::Reply;
 use crate::thread::Context;
@@ -39,19 +40,20 @@ pub(crate) fn offered_mechanisms(ctx: &Context<'_>) -> Vec<Mechanism> {
 /// AUTH mechanism [initial-response].
 pub(crate) fn auth(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     let server = ctx.server();
+    let m = &server.messages;
+    if server.require_tls && !ctx.is_tls() {
+        // RFC 3207 §4: checked before a custom AUTH too, so no credentials cross in clear.
+        return ctx.reply_with(530, "5.7.0", &m.must_start_tls, "");
+    }
     if let Some(handler) = &server.on_command_auth {
         return handler(ctx, command);
     }
     if !server.can_authenticate() {
         return not_implemented(ctx, command);
     }
-    let m = &server.messages;
     if !ctx.thread.ehlo {
         // RFC 4954 §4: AUTH is an EHLO extension.
         return sequence_error(ctx, "send EHLO first");
-    }
-    if server.require_tls && !ctx.is_tls() {
-        return ctx.reply_with(530, "5.7.0", &m.must_start_tls, "");
     }
     if ctx.thread.logged_in {
         return sequence_error(ctx, "already authenticated");
@@ -119,8 +121,14 @@ fn finish(ctx: &mut Context<'_>, mechanism: Mechanism, outcome: Outcome) -> Resu
 /// Sends a 334 challenge and reads the client's answer (RFC 4954 §4).
 fn challenge(ctx: &mut Context<'_>, payload: &[u8]) -> Result<Result<Vec<u8>, SaslError>> {
     ctx.reply(Reply::new(334, encode_challenge(payload)))?;
-    let line = ctx.read_line()?;
-    Ok(decode_response(line.as_bytes()))
+    let limits = &ctx.server().limits;
+    ctx.conn.set_read_timeout(limits.command_timeout)?;
+    let mut line = Vec::new();
+    Ok(match ctx.conn.read_line(limits.max_line_length, &mut line)? {
+        LineStatus::Line { .. } => decode_response(&line),
+        // RFC 4954 §4: a response the server cannot use is answered 501.
+        LineStatus::TooLong => Err(SaslError::Malformed("response line too long")),
+    })
 }
 
 /// The initial response if given (`=` is an empty one), else a 334 with an empty challenge.

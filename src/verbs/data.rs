@@ -76,6 +76,10 @@ fn receive_direct(ctx: &mut Context<'_>, limits: DataLimits) -> Result<Reply> {
     let Some(handler) = &server.on_receive_raw else {
         return Err(Error::NoReceiveHandler(ReceiveMode::Raw));
     };
+    // The 354 must be on the wire before the handler runs: the client sends no data until it
+    // sees it (RFC 5321 §4.1.1.4), and a handler that blocks before its first read (or never
+    // reads) would otherwise leave both sides waiting (RFC 2920 §3.1: flush before blocking).
+    ctx.conn.flush()?;
     let mut stream = RawStream::Direct(DataReader::new(ctx.conn, limits));
     let verdict = handler(ctx.thread, &mut stream);
     let RawStream::Direct(reader) = stream else {
@@ -172,8 +176,10 @@ fn refusal(server: &SmtpServer, status: DataStatus) -> Reply {
         // RFC 1870 §6.2: over the limit → read to the end, then one 552.
         DataStatus::TooLarge => Reply::new(552, m.message_too_large.clone()).with_enhanced("5.3.4"),
         DataStatus::BareNewline => Reply::new(550, m.bare_newline.clone()).with_enhanced("5.6.11"),
-        // RFC 5321 §4.5.3.1.6 and §4.2.2: a text line over the limit.
-        DataStatus::LineTooLong => Reply::new(500, m.line_too_long.clone()).with_enhanced("5.5.6"),
+        // RFC 5321 §4.5.3.1.6: a text line over the limit. 550 5.6.0 (RFC 3463 §3.7, a content
+        // problem) rather than 500, which RFC 5321 §4.3.2 does not list after DATA and which
+        // would count as a bad command.
+        DataStatus::LineTooLong => Reply::new(550, m.line_too_long.clone()).with_enhanced("5.6.0"),
         DataStatus::Complete => verdict_reply(server, Ok(())),
     }
 }
@@ -276,13 +282,18 @@ fn parse_bdat(params: &[String]) -> Option<(u64, bool)> {
 /// Reads exactly `size` octets of chunk data into `sink`; `Ok(false)` when the sink failed
 /// (the octets are still consumed, so the session stays in step with the client).
 fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -> Result<bool> {
-    let timeout = ctx.server().limits.data_timeout;
+    let limits = &ctx.server().limits;
+    let (block_timeout, min_rate) = (limits.data_timeout, limits.min_data_rate);
+    let started = std::time::Instant::now();
     ctx.conn.use_data_buffer();
     ctx.conn.in_data = true;
     let mut left = size;
     let mut sink_ok = true;
     while left > 0 {
         if ctx.conn.buffered().is_empty() {
+            // The same minimum rate as DATA, or a huge chunk trickled a byte per
+            // `data_timeout` would hold the session forever.
+            let timeout = crate::raw::rate_timeout(block_timeout, min_rate, size - left, started)?;
             ctx.conn.set_read_timeout(timeout)?;
             ctx.conn.fill()?;
         }

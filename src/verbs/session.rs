@@ -85,8 +85,12 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
         add(true, format!("AUTH {}", names.join(" ")));
     }
     if ext.limits {
-        // RFC 9422 §4: LIMITS with the limits that are really enforced.
-        let mut limits = format!("LIMITS RCPTMAX={}", server.limits.max_recipients);
+        // RFC 9422 §4: LIMITS with the limits that are really enforced (0 = unlimited is not
+        // a limit to announce).
+        let mut limits = "LIMITS".to_string();
+        if server.limits.max_recipients > 0 {
+            limits.push_str(&format!(" RCPTMAX={}", server.limits.max_recipients));
+        }
         if server.limits.max_transactions > 0 {
             limits.push_str(&format!(" MAILMAX={}", server.limits.max_transactions));
         }
@@ -130,10 +134,7 @@ pub(crate) fn start_tls_now(shared: &Shared, conn: &mut Connection, thread: &mut
         return Err(Error::NoTlsConfig);
     };
     conn.set_read_timeout(shared.config.limits.tls_handshake_timeout)?;
-    if let Err(e) = conn.upgrade_to_tls(|tcp| acceptor.accept(tcp)) {
-        log::warn!("session {}: TLS handshake failed: {e}", thread.session_id);
-        return Err(e);
-    }
+    conn.upgrade_to_tls(|tcp| acceptor.accept(tcp))?;
     thread.tls = conn.tls().map(crate::tls::tls_info);
     if let Some(info) = &thread.tls {
         log::info!(

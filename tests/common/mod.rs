@@ -53,8 +53,16 @@ pub fn start(configure: impl FnOnce(&mut SmtpServer)) -> TestServer {
             .read_to_end(&mut data)
             .map_err(|e| Reply::new(451, e.to_string()))?;
         sink.lock().push(Delivered {
-            from: thread.from.as_ref().map(|f| f.address.clone()).unwrap_or_default(),
-            rcpts: thread.rcpt_addresses().iter().map(|s| s.to_string()).collect(),
+            from: thread
+                .from
+                .as_ref()
+                .map(|f| f.address.clone())
+                .unwrap_or_default(),
+            rcpts: thread
+                .rcpt_addresses()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             data,
         });
         Ok(())
@@ -62,7 +70,11 @@ pub fn start(configure: impl FnOnce(&mut SmtpServer)) -> TestServer {
     configure(&mut server);
     let handle = server.start().expect("server starts");
     let addr = handle.local_addr();
-    TestServer { handle, addr, inbox }
+    TestServer {
+        handle,
+        addr,
+        inbox,
+    }
 }
 
 /// A raw SMTP client: byte-exact writes, reply parsing, 10 s timeouts everywhere.
@@ -83,10 +95,18 @@ impl Client {
     /// Connects without reading anything.
     pub fn connect_silent(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let writer = stream.try_clone().unwrap();
-        Client { reader: BufReader::new(stream), writer, greeting: (0, String::new()) }
+        Client {
+            reader: BufReader::new(stream),
+            writer,
+            greeting: (0, String::new()),
+        }
     }
 
     /// Sends bytes as they are.
@@ -101,13 +121,23 @@ impl Client {
         loop {
             let mut line = String::new();
             let n = self.reader.read_line(&mut line).expect("read reply");
-            assert!(n > 0, "connection closed while waiting for a reply (got {lines:?})");
-            assert!(line.ends_with("\r\n"), "reply line not CRLF-terminated: {line:?}");
+            assert!(
+                n > 0,
+                "connection closed while waiting for a reply (got {lines:?})"
+            );
+            assert!(
+                line.ends_with("\r\n"),
+                "reply line not CRLF-terminated: {line:?}"
+            );
             let code: u16 = line[..3].parse().expect("reply code");
             let sep = line.as_bytes()[3];
             lines.push((code, line[4..line.len() - 2].to_string()));
             if sep == b' ' {
-                let text = lines.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
+                let text = lines
+                    .iter()
+                    .map(|(_, t)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 return (code, text);
             }
             assert_eq!(sep, b'-', "bad reply separator in {line:?}");
@@ -157,4 +187,100 @@ impl Client {
             }
         }
     }
+}
+
+/// Reads one reply as it came over the wire: every line with its code, separator and CRLF
+/// (for byte-exact checks of single- and multi-line replies).
+pub fn read_raw_reply(c: &mut Client) -> String {
+    let mut out = String::new();
+    loop {
+        let line = c.read_line();
+        assert!(
+            line.len() >= 5 && line.ends_with("\r\n"),
+            "bad reply line {line:?} (after {out:?})"
+        );
+        out.push_str(&line);
+        match line.as_bytes()[3] {
+            b' ' => return out,
+            b'-' => continue,
+            _ => panic!("bad reply separator in {line:?}"),
+        }
+    }
+}
+
+/// Sends a command line (CRLF added) and returns its reply byte for byte.
+pub fn raw_cmd(c: &mut Client, line: &str) -> String {
+    c.send(format!("{line}\r\n").as_bytes());
+    read_raw_reply(c)
+}
+
+/// Polls `cond` every 10 ms for up to 10 s; returns whether it became true.
+pub fn wait_until(cond: impl Fn() -> bool) -> bool {
+    for _ in 0..1000 {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Sends a command line and asserts its reply is exactly `want` (all lines, CRLFs included).
+#[track_caller]
+pub fn expect_raw(c: &mut Client, line: &str, want: &str) {
+    assert_eq!(raw_cmd(c, line), want, "reply to {line:?}");
+}
+
+/// Sends a command line and asserts its reply starts with `prefix` (e.g. `"503 5.5.1 "`).
+#[track_caller]
+pub fn expect_prefix(c: &mut Client, line: &str, prefix: &str) {
+    let raw = raw_cmd(c, line);
+    assert!(
+        raw.starts_with(prefix),
+        "reply to {line:?}: want {prefix:?}..., got {raw:?}"
+    );
+}
+
+/// Plays a dialogue, one step a line (leading blanks ignored): `C: text` sends `text` + CRLF;
+/// the `S: text` lines after it are the exact reply expected (CRLF added to each, several
+/// make one multi-line reply); `S^ text` only checks that the reply starts with `text`.
+#[track_caller]
+pub fn converse(c: &mut Client, script: &str) {
+    let mut want: Option<(String, bool)> = None;
+    let mut last_sent = String::new();
+    let check = |c: &mut Client, want: &mut Option<(String, bool)>, sent: &str| {
+        if let Some((text, prefix)) = want.take() {
+            let got = read_raw_reply(c);
+            if prefix {
+                assert!(
+                    got.starts_with(&text),
+                    "after {sent:?}: want {text:?}..., got {got:?}"
+                );
+            } else {
+                assert_eq!(got, text, "reply to {sent:?}");
+            }
+        }
+    };
+    for step in script
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty())
+    {
+        if let Some(line) = step.strip_prefix("C:") {
+            check(c, &mut want, &last_sent);
+            let line = line.strip_prefix(' ').unwrap_or(line);
+            c.send(format!("{line}\r\n").as_bytes());
+            last_sent = line.to_string();
+        } else if let Some(text) = step.strip_prefix("S^ ") {
+            assert!(want.is_none(), "S^ must be alone: {step:?}");
+            want = Some((text.to_string(), true));
+        } else if let Some(text) = step.strip_prefix("S: ") {
+            let (acc, _) = want.get_or_insert_with(|| (String::new(), false));
+            acc.push_str(text);
+            acc.push_str("\r\n");
+        } else {
+            panic!("bad dialogue step {step:?}");
+        }
+    }
+    check(c, &mut want, &last_sent);
 }

@@ -195,7 +195,12 @@ mod tests {
             (b"MAIL FROM:<a@b>", "MAIL", "FROM:<a@b>", &["FROM:<a@b>"]),
             (b"MAIL\tFROM:<a@b>", "MAIL", "FROM:<a@b>", &["FROM:<a@b>"]),
             (b"X-FOO bar", "X-FOO", "bar", &["bar"]),
-            (b"EHLO \xc3\xa9.example", "EHLO", "\u{e9}.example", &["\u{e9}.example"]),
+            (
+                b"EHLO \xc3\xa9.example",
+                "EHLO",
+                "\u{e9}.example",
+                &["\u{e9}.example"],
+            ),
         ];
         for (line, verb, unparsed, params) in ok {
             let c = parse_command_line(line).unwrap();
@@ -220,6 +225,9 @@ mod tests {
             assert_eq!(parse_command_line(line).unwrap_err(), *want, "{line:?}");
         }
         let long = vec![b'A'; 33];
-        assert_eq!(parse_command_line(&long).unwrap_err(), CommandError::BadVerb);
+        assert_eq!(
+            parse_command_line(&long).unwrap_err(),
+            CommandError::BadVerb
+        );
     }
 }

@@ -92,6 +92,10 @@ pub(crate) struct Connection {
     /// Skip input up to the next LF before reading a line (the tail of an over-long line).
     discarding: bool,
     read_timeout: Option<Duration>,
+    /// The write timeout set on the socket (cached like `read_timeout`).
+    write_timeout: Option<Duration>,
+    /// Reading bulk data (DATA, BDAT): the buffer grows to `DATA_BUF` once a read fills it.
+    bulk: bool,
     /// Whether replies carry enhanced status codes (after EHLO, RFC 2034 §3).
     pub(crate) enhanced: bool,
     /// The code of the last reply written, for the bad-command counter.
@@ -116,6 +120,8 @@ impl Connection {
             wbuf: Vec::new(),
             discarding: false,
             read_timeout: None,
+            write_timeout: None,
+            bulk: false,
             enhanced: false,
             last_code: 0,
             replies: 0,
@@ -123,13 +129,28 @@ impl Connection {
         }
     }
 
-    /// Sets the socket read timeout; the system call is made only when it changes.
+    /// Sets the socket read and write timeouts; a system call is made only for a value that
+    /// changes.
     pub(crate) fn set_read_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.set_data_read_timeout(timeout)?;
+        let timeout = Some(timeout.max(Duration::from_millis(1)));
+        if self.write_timeout != timeout {
+            if let Some(tcp) = self.stream.tcp() {
+                tcp.set_write_timeout(timeout)?;
+            }
+            self.write_timeout = timeout;
+        }
+        Ok(())
+    }
+
+    /// Sets only the read timeout, for message data: no reply is written while it is read,
+    /// so the write timeout stays the command timeout, and switching between DATA and
+    /// commands costs one system call each way instead of two (issue 5: syscalls per message).
+    pub(crate) fn set_data_read_timeout(&mut self, timeout: Duration) -> Result<()> {
         let timeout = Some(timeout.max(Duration::from_millis(1)));
         if self.read_timeout != timeout {
             if let Some(tcp) = self.stream.tcp() {
                 tcp.set_read_timeout(timeout)?;
-                tcp.set_write_timeout(timeout)?;
             }
             self.read_timeout = timeout;
         }
@@ -152,10 +173,15 @@ impl Connection {
             return Ok(());
         }
         self.flush()?;
+        // Bulk data grows the buffer only once a read filled it: a small message fits in the
+        // command buffer, and then no 64 KiB buffer is allocated and zeroed per message.
+        let filled = self.rlen > 0 && self.rlen == self.rbuf.len();
         self.rpos = 0;
         self.rlen = 0;
         if self.rbuf.is_empty() {
             self.rbuf.resize(COMMAND_BUF, 0);
+        } else if self.bulk && filled && self.rbuf.len() < DATA_BUF {
+            self.rbuf.resize(DATA_BUF, 0);
         }
         let n = loop {
             match self.stream.read(&mut self.rbuf) {
@@ -171,15 +197,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Grows the read buffer for bulk data (DATA, BDAT).
+    /// Bulk data (DATA, BDAT) follows: the read buffer grows to `DATA_BUF` as soon as a read
+    /// fills it.
     pub(crate) fn use_data_buffer(&mut self) {
-        if self.rbuf.len() < DATA_BUF {
-            self.rbuf.resize(DATA_BUF, 0);
-        }
+        self.bulk = true;
     }
 
     /// Gives the bulk buffer back once it is empty, so an idle session holds little memory.
     pub(crate) fn use_command_buffer(&mut self) {
+        self.bulk = false;
         if self.rbuf.len() > COMMAND_BUF && self.rpos == self.rlen {
             self.rbuf = Vec::new();
             self.rpos = 0;
@@ -323,7 +349,12 @@ impl Connection {
         let mut probe = [0u8; 1];
         match tcp.peek(&mut probe) {
             Ok(n) => Ok(n > 0),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(e.into()),

@@ -39,11 +39,11 @@ pub type CheckUserHandler = Box<dyn Fn(&SmtpServerThread, &str, &str) -> bool + 
 
 /// `credentials`: the secret of a user, for CRAM-MD5 (RFC 2195), which needs the password
 /// itself; also used to check PLAIN and LOGIN when `check_user` is not set.
-pub type CredentialsHandler =
-    Box<dyn Fn(&SmtpServerThread, &str) -> Option<String> + Send + Sync>;
+pub type CredentialsHandler = Box<dyn Fn(&SmtpServerThread, &str) -> Option<String> + Send + Sync>;
 
 /// `on_command_mail`: may read and claim parameters (`MailFrom::claim`) or rewrite the address.
-pub type MailHandler = Box<dyn Fn(&mut SmtpServerThread, &mut MailFrom) -> MailAction + Send + Sync>;
+pub type MailHandler =
+    Box<dyn Fn(&mut SmtpServerThread, &mut MailFrom) -> MailAction + Send + Sync>;
 
 /// `on_command_rcpt`: called once per recipient.
 pub type RcptHandler = Box<dyn Fn(&mut SmtpServerThread, &mut RcptTo) -> RcptAction + Send + Sync>;

@@ -42,7 +42,13 @@ impl Default for Pool {
     fn default() -> Self {
         let (jobs, waiting) = bounded(0);
         let (stop, stopped) = bounded(0);
-        Pool { jobs, waiting, stop: Mutex::new(Some(stop)), stopped, parked: AtomicUsize::new(0) }
+        Pool {
+            jobs,
+            waiting,
+            stop: Mutex::new(Some(stop)),
+            stopped,
+            parked: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -79,7 +85,9 @@ pub struct ServerHandle {
 
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle").field("addrs", &self.addrs).finish()
+        f.debug_struct("ServerHandle")
+            .field("addrs", &self.addrs)
+            .finish()
     }
 }
 
@@ -88,7 +96,11 @@ pub(crate) fn start(config: SmtpServer) -> Result<ServerHandle> {
     let plain = config.plain_bindings();
     let implicit = config.tls_bindings.clone();
     let mut sockets = Vec::new();
-    for (addr, tls) in plain.iter().map(|a| (*a, false)).chain(implicit.iter().map(|a| (*a, true))) {
+    for (addr, tls) in plain
+        .iter()
+        .map(|a| (*a, false))
+        .chain(implicit.iter().map(|a| (*a, true)))
+    {
         sockets.push((bind(addr, backlog)?, tls));
     }
     let shared = Shared::new(config);
@@ -103,7 +115,10 @@ pub(crate) fn start(config: SmtpServer) -> Result<ServerHandle> {
             .name(format!("smtp-listen-{addr}"))
             .spawn(move || accept_loop(&shared, &listener, tls))
             .map_err(Error::Io)?;
-        log::info!("listening on {addr}{}", if tls { " (implicit TLS)" } else { "" });
+        log::info!(
+            "listening on {addr}{}",
+            if tls { " (implicit TLS)" } else { "" }
+        );
         listeners.push((socket, handle));
     }
     Ok(ServerHandle {
@@ -116,7 +131,8 @@ pub(crate) fn start(config: SmtpServer) -> Result<ServerHandle> {
 /// socket2, not std: std listens with a backlog of 128, which drops SYNs in a burst.
 fn bind(addr: SocketAddr, backlog: i32) -> Result<Socket> {
     let err = |source| Error::Bind { addr, source };
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(err)?;
     socket.set_reuse_address(true).map_err(err)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true).map_err(err)?;
@@ -175,7 +191,13 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
     let id = rt.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     let idle = Arc::new(AtomicBool::new(true));
     if let Ok(socket) = tcp.try_clone() {
-        rt.sessions.lock().insert(id, SessionSlot { socket, idle: Arc::clone(&idle) });
+        rt.sessions.lock().insert(
+            id,
+            SessionSlot {
+                socket,
+                idle: Arc::clone(&idle),
+            },
+        );
     }
     rt.active.fetch_add(1, Ordering::SeqCst);
     let session_shared = Arc::clone(shared);
@@ -209,7 +231,9 @@ fn worker(shared: &Shared, first: Job) {
     let pool = &shared.runtime.pool;
     first();
     loop {
-        if shared.runtime.stopping() || pool.parked.fetch_add(1, Ordering::SeqCst) >= shared.config.thread_pool_size {
+        if shared.runtime.stopping()
+            || pool.parked.fetch_add(1, Ordering::SeqCst) >= shared.config.thread_pool_size
+        {
             pool.parked.fetch_sub(1, Ordering::SeqCst);
             return;
         }
@@ -308,7 +332,10 @@ impl ServerHandle {
             thread::sleep(Duration::from_millis(10));
         }
         if rt.active() > 0 {
-            log::warn!("{} sessions still busy after stop_timeout; closing them", rt.active());
+            log::warn!(
+                "{} sessions still busy after stop_timeout; closing them",
+                rt.active()
+            );
             self.interrupt_sessions(|_| true, Shutdown::Both);
         }
         rt.pool.stop.lock().take();
@@ -332,7 +359,9 @@ impl ServerHandle {
 fn wake_listener(addr: SocketAddr) {
     let target = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], addr.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], addr.port()))
+        }
         _ => addr,
     };
     let _ = TcpStream::connect_timeout(&target, Duration::from_millis(200));

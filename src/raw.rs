@@ -97,7 +97,12 @@ impl<'c> DataReader<'c> {
     /// rate stays above `min_rate` once the grace period is over (Postfix's min_data_rate).
     fn next_timeout(&self) -> Result<Duration> {
         let l = &self.limits;
-        rate_timeout(l.block_timeout, l.min_rate, self.decoder.decoded_len(), self.started)
+        rate_timeout(
+            l.block_timeout,
+            l.min_rate,
+            self.decoder.decoded_len(),
+            self.started,
+        )
     }
 
     /// Decodes the next block into `self.out`. `Ok(false)` at the end of data.
@@ -109,7 +114,7 @@ impl<'c> DataReader<'c> {
         self.pos = 0;
         if self.conn.buffered().is_empty() {
             let timeout = self.next_timeout()?;
-            self.conn.set_read_timeout(timeout)?;
+            self.conn.set_data_read_timeout(timeout)?;
             self.conn.fill()?;
         }
         let used = self.decoder.decode(self.conn.buffered(), &mut self.out);
@@ -127,7 +132,10 @@ impl<'c> DataReader<'c> {
             self.status = DataStatus::TooLarge;
         } else if l.policy == BareNewlinePolicy::Reject && self.decoder.saw_bare_newline() {
             self.status = DataStatus::BareNewline;
-        } else if l.max_line.is_some_and(|max| self.decoder.longest_line() > max) {
+        } else if l
+            .max_line
+            .is_some_and(|max| self.decoder.longest_line() > max)
+        {
             self.status = DataStatus::LineTooLong;
         }
     }

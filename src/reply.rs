@@ -97,7 +97,10 @@ impl Reply {
         let code = if (200..=599).contains(&self.code) {
             self.code
         } else {
-            log::error!("reply code {} is not 2xx-5xx; sending 451 instead", self.code);
+            log::error!(
+                "reply code {} is not 2xx-5xx; sending 451 instead",
+                self.code
+            );
             451
         };
         let status = self.enhanced_for(code, enhanced);
@@ -151,7 +154,10 @@ fn is_enhanced_code(s: &str) -> bool {
         p.is_some_and(|p| !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit()))
     };
     let class = parts.next();
-    matches!(class, Some("2" | "4" | "5")) && ok(parts.next(), 3) && ok(parts.next(), 3) && parts.next().is_none()
+    matches!(class, Some("2" | "4" | "5"))
+        && ok(parts.next(), 3)
+        && ok(parts.next(), 3)
+        && parts.next().is_none()
 }
 
 /// Control characters (and DEL) would let echoed client text break the reply framing.
@@ -207,7 +213,10 @@ mod tests {
     #[test]
     fn multi_line() {
         let r = Reply::new(250, "host\nPIPELINING\nSIZE 10");
-        assert_eq!(r.to_wire(false), b"250-host\r\n250-PIPELINING\r\n250 SIZE 10\r\n");
+        assert_eq!(
+            r.to_wire(false),
+            b"250-host\r\n250-PIPELINING\r\n250 SIZE 10\r\n"
+        );
     }
 
     #[test]
@@ -226,7 +235,8 @@ mod tests {
 
     #[test]
     fn parse_custom_error_strings() {
-        let cases: &[(&str, Option<(u16, Option<&str>, &str)>)] = &[
+        type Parsed<'a> = Option<(u16, Option<&'a str>, &'a str)>;
+        let cases: &[(&str, Parsed)] = &[
             ("550 5.1.1 unknown", Some((550, Some("5.1.1"), "unknown"))),
             ("550 unknown user", Some((550, None, "unknown user"))),
             ("451 4.3.0", Some((451, Some("4.3.0"), ""))),
@@ -257,7 +267,10 @@ mod tests {
     #[test]
     fn templates() {
         assert_eq!(fill_template("Hello %s", "client\r\n", "h"), "Hello client");
-        assert_eq!(fill_template("%h ready", "", "mx.example"), "mx.example ready");
+        assert_eq!(
+            fill_template("%h ready", "", "mx.example"),
+            "mx.example ready"
+        );
         assert_eq!(fill_template("plain", "x", "h"), "plain");
         let long = "a".repeat(1000);
         assert_eq!(fill_template("%s", &long, "h").len(), 256);

@@ -234,7 +234,10 @@ impl SmtpServer {
     /// The addresses `start` will bind.
     pub(crate) fn plain_bindings(&self) -> Vec<SocketAddr> {
         if self.bindings.is_empty() && self.tls_bindings.is_empty() {
-            vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.default_port)]
+            vec![SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                self.default_port,
+            )]
         } else {
             self.bindings.clone()
         }

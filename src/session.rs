@@ -35,12 +35,24 @@ pub(crate) fn run(
     match &result {
         Ok(()) | Err(Error::ConnectionClosed) => {}
         Err(Error::Timeout) => {
-            let _ = send_closing(shared, &mut conn, 421, "4.4.2", &shared.config.messages.timeout);
+            let _ = send_closing(
+                shared,
+                &mut conn,
+                421,
+                "4.4.2",
+                &shared.config.messages.timeout,
+            );
         }
         Err(e) => log::warn!("session {id}: {e}"),
     }
     if shared.runtime.stopping() && !matches!(result, Ok(()) | Err(Error::Timeout)) {
-        let _ = send_closing(shared, &mut conn, 421, "4.3.2", &shared.config.messages.shutting_down);
+        let _ = send_closing(
+            shared,
+            &mut conn,
+            421,
+            "4.3.2",
+            &shared.config.messages.shutting_down,
+        );
     }
     conn.close();
     if let Some(on_disconnect) = &shared.config.on_disconnect {
@@ -49,7 +61,13 @@ pub(crate) fn run(
     log::info!("session {id}: disconnect from {peer}");
 }
 
-fn send_closing(shared: &Shared, conn: &mut Connection, code: u16, enhanced: &str, text: &str) -> Result<()> {
+fn send_closing(
+    shared: &Shared,
+    conn: &mut Connection,
+    code: u16,
+    enhanced: &str,
+    text: &str,
+) -> Result<()> {
     let text = fill_template(text, "", &shared.config.hostname);
     conn.reply(&Reply::new(code, text).with_enhanced(enhanced))?;
     conn.flush()
@@ -82,8 +100,14 @@ fn serve(
     }
     if let Some(delay) = config.limits.greeting_delay {
         if conn.input_pending(delay)? {
-            log::warn!("session {}: client talked before the greeting", thread.session_id);
-            let reply = Reply::new(554, "5.5.0 Protocol error: client talked before the greeting");
+            log::warn!(
+                "session {}: client talked before the greeting",
+                thread.session_id
+            );
+            let reply = Reply::new(
+                554,
+                "5.5.0 Protocol error: client talked before the greeting",
+            );
             conn.reply(&reply)?;
             return conn.flush();
         }
@@ -107,8 +131,13 @@ fn serve(
                 conn.reply(&Reply::new(500, m.clone()).with_enhanced("5.5.6"))?;
                 Flow::Continue
             }
-            LineStatus::Line { bare_lf: true } if config.bare_newline_policy == BareNewlinePolicy::Reject => {
-                conn.reply(&Reply::new(500, "Bare LF in command line is not allowed").with_enhanced("5.5.2"))?;
+            LineStatus::Line { bare_lf: true }
+                if config.bare_newline_policy == BareNewlinePolicy::Reject =>
+            {
+                conn.reply(
+                    &Reply::new(500, "Bare LF in command line is not allowed")
+                        .with_enhanced("5.5.2"),
+                )?;
                 Flow::Continue
             }
             LineStatus::Line { .. } => dispatch(shared, conn, thread, &line)?,
@@ -131,7 +160,12 @@ fn is_error_reply(code: u16) -> bool {
     matches!(code, 500..=504 | 555)
 }
 
-fn dispatch(shared: &Shared, conn: &mut Connection, thread: &mut SmtpServerThread, line: &[u8]) -> Result<Flow> {
+fn dispatch(
+    shared: &Shared,
+    conn: &mut Connection,
+    thread: &mut SmtpServerThread,
+    line: &[u8],
+) -> Result<Flow> {
     let config = &shared.config;
     let command = match parse_command_line(line) {
         Ok(command) => command,
@@ -142,7 +176,10 @@ fn dispatch(shared: &Shared, conn: &mut Connection, thread: &mut SmtpServerThrea
         }
     };
     if is_http_request(&command) {
-        log::warn!("session {}: HTTP request on the SMTP port", thread.session_id);
+        log::warn!(
+            "session {}: HTTP request on the SMTP port",
+            thread.session_id
+        );
         // The status code goes through with_enhanced: written into the text it was doubled
         // after EHLO ("421 4.0.0 4.7.0 ...") and sent before EHLO (RFC 2034 §3).
         conn.reply(&Reply::new(421, "HTTP requests are not accepted here").with_enhanced("4.7.0"))?;
@@ -164,8 +201,13 @@ fn dispatch(shared: &Shared, conn: &mut Connection, thread: &mut SmtpServerThrea
         Ok(Ok(())) => {
             if conn.replies == replies_before {
                 // Indy 9 left the client waiting when a user handler wrote nothing.
-                log::warn!("session {}: handler for {} sent no reply", thread.session_id, command.verb);
-                let reply = Reply::new(451, config.messages.local_error.clone()).with_enhanced("4.3.0");
+                log::warn!(
+                    "session {}: handler for {} sent no reply",
+                    thread.session_id,
+                    command.verb
+                );
+                let reply =
+                    Reply::new(451, config.messages.local_error.clone()).with_enhanced("4.3.0");
                 conn.reply(&reply)?;
             }
             Ok(if close { Flow::Close } else { Flow::Continue })
@@ -200,7 +242,10 @@ fn no_command_handler(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
 fn is_http_request(command: &Command) -> bool {
     const VERBS: [&str; 7] = ["GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS", "DELETE"];
     VERBS.contains(&command.verb.as_str())
-        && command.params.last().is_some_and(|p| p.starts_with("HTTP/"))
+        && command
+            .params
+            .last()
+            .is_some_and(|p| p.starts_with("HTTP/"))
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -216,7 +261,9 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 fn report_panic(shared: &Shared, thread: &SmtpServerThread, text: &str) {
     log::error!("session {}: handler panicked: {text}", thread.session_id);
     if let Some(on_exception) = &shared.config.on_exception {
-        guarded(shared, thread, "on_exception", || on_exception(thread, text));
+        guarded(shared, thread, "on_exception", || {
+            on_exception(thread, text)
+        });
     }
 }
 
@@ -238,7 +285,10 @@ mod tests {
         assert!(is_http_request(&http));
         let smtp = parse_command_line(b"HELP GET").unwrap();
         assert!(!is_http_request(&smtp));
-        assert!(matches!(parse_command_line(b"").unwrap_err(), CommandError::Empty));
+        assert!(matches!(
+            parse_command_line(b"").unwrap_err(),
+            CommandError::Empty
+        ));
     }
 
     #[test]

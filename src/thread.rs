@@ -195,7 +195,13 @@ impl<'a> Context<'a> {
 
     /// Sends a reply built from a template of [`SmtpMessages`](crate::SmtpMessages): `%s` is
     /// replaced by `arg`, `%h` by the host name.
-    pub fn reply_with(&mut self, code: u16, enhanced: &str, template: &str, arg: &str) -> Result<()> {
+    pub fn reply_with(
+        &mut self,
+        code: u16,
+        enhanced: &str,
+        template: &str,
+        arg: &str,
+    ) -> Result<()> {
         let text = fill_template(template, arg, &self.server().hostname);
         self.reply(Reply::new(code, text).with_enhanced(enhanced))
     }

@@ -1,3 +1,4 @@
+use super::fields::split_address_list;
 use super::*;
 
 fn parse_ok(raw: &[u8]) -> Message {

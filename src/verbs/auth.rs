@@ -96,7 +96,10 @@ fn finish(ctx: &mut Context<'_>, mechanism: Mechanism, outcome: Outcome) -> Resu
         }
         Outcome::Failure(user) => {
             // The password is never logged.
-            log::warn!("session {id}: AUTH {mechanism} failed for {user:?} from {}", ctx.thread.peer_addr);
+            log::warn!(
+                "session {id}: AUTH {mechanism} failed for {user:?} from {}",
+                ctx.thread.peer_addr
+            );
             ctx.thread.auth_failures += 1;
             ctx.reply_with(535, "5.7.8", &m.greeting.auth_failed, "")?;
             if ctx.thread.auth_failures >= server.limits.max_auth_failures {
@@ -112,9 +115,9 @@ fn finish(ctx: &mut Context<'_>, mechanism: Mechanism, outcome: Outcome) -> Resu
         Outcome::Sasl(SaslError::BadBase64) => {
             ctx.reply(Reply::new(501, "Invalid base64 data").with_enhanced("5.5.2"))
         }
-        Outcome::Sasl(SaslError::Malformed(why)) => {
-            ctx.reply(Reply::new(501, format!("Malformed authentication data: {why}")).with_enhanced("5.5.2"))
-        }
+        Outcome::Sasl(SaslError::Malformed(why)) => ctx.reply(
+            Reply::new(501, format!("Malformed authentication data: {why}")).with_enhanced("5.5.2"),
+        ),
     }
 }
 
@@ -124,15 +127,21 @@ fn challenge(ctx: &mut Context<'_>, payload: &[u8]) -> Result<Result<Vec<u8>, Sa
     let limits = &ctx.server().limits;
     ctx.conn.set_read_timeout(limits.command_timeout)?;
     let mut line = Vec::new();
-    Ok(match ctx.conn.read_line(limits.max_line_length, &mut line)? {
-        LineStatus::Line { .. } => decode_response(&line),
-        // RFC 4954 §4: a response the server cannot use is answered 501.
-        LineStatus::TooLong => Err(SaslError::Malformed("response line too long")),
-    })
+    Ok(
+        match ctx.conn.read_line(limits.max_line_length, &mut line)? {
+            LineStatus::Line { .. } => decode_response(&line),
+            // RFC 4954 §4: a response the server cannot use is answered 501.
+            LineStatus::TooLong => Err(SaslError::Malformed("response line too long")),
+        },
+    )
 }
 
 /// The initial response if given (`=` is an empty one), else a 334 with an empty challenge.
-fn first_response(ctx: &mut Context<'_>, initial: Option<&str>, prompt: &[u8]) -> Result<Result<Vec<u8>, SaslError>> {
+fn first_response(
+    ctx: &mut Context<'_>,
+    initial: Option<&str>,
+    prompt: &[u8],
+) -> Result<Result<Vec<u8>, SaslError>> {
     match initial {
         Some(initial) => Ok(decode_response(initial.as_bytes())),
         None => challenge(ctx, prompt),
@@ -151,17 +160,20 @@ fn plain(ctx: &mut Context<'_>, initial: Option<&str>) -> Result<Outcome> {
         Err(e) => return Ok(Outcome::Sasl(e)),
     };
     let foreign_authzid = creds.authzid.as_deref().is_some_and(|z| z != creds.authcid);
-    Ok(if !foreign_authzid && password_ok(ctx, &creds.authcid, &creds.password) {
-        Outcome::Success(creds.authcid)
-    } else {
-        Outcome::Failure(creds.authcid)
-    })
+    Ok(
+        if !foreign_authzid && password_ok(ctx, &creds.authcid, &creds.password) {
+            Outcome::Success(creds.authcid)
+        } else {
+            Outcome::Failure(creds.authcid)
+        },
+    )
 }
 
 /// LOGIN (draft-murchison-sasl-login): `Username:` and `Password:` prompts; an initial
 /// response is the user name.
 fn login(ctx: &mut Context<'_>, initial: Option<&str>) -> Result<Outcome> {
-    let user = match first_response(ctx, initial, b"Username:")?.and_then(|u| parse_login_field(&u)) {
+    let user = match first_response(ctx, initial, b"Username:")?.and_then(|u| parse_login_field(&u))
+    {
         Ok(user) => user,
         Err(e) => return Ok(Outcome::Sasl(e)),
     };
@@ -180,7 +192,9 @@ fn login(ctx: &mut Context<'_>, initial: Option<&str>) -> Result<Outcome> {
 /// (`credentials`).
 fn cram_md5(ctx: &mut Context<'_>, initial: Option<&str>) -> Result<Outcome> {
     if initial.is_some() {
-        return Ok(Outcome::Sasl(SaslError::Malformed("CRAM-MD5 takes no initial response")));
+        return Ok(Outcome::Sasl(SaslError::Malformed(
+            "CRAM-MD5 takes no initial response",
+        )));
     }
     let nonce = cram_md5_challenge(&ctx.server().hostname);
     let decoded = match challenge(ctx, nonce.as_bytes())? {
@@ -208,7 +222,8 @@ fn password_ok(ctx: &Context<'_>, user: &str, password: &str) -> bool {
         return check_user(ctx.thread, user, password);
     }
     match &server.credentials {
-        Some(credentials) => credentials(ctx.thread, user).is_some_and(|secret| constant_time_eq(secret.as_bytes(), password.as_bytes())),
+        Some(credentials) => credentials(ctx.thread, user)
+            .is_some_and(|secret| constant_time_eq(secret.as_bytes(), password.as_bytes())),
         None => false,
     }
 }

@@ -49,7 +49,9 @@ pub(crate) fn data(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     let server = ctx.server();
     ctx.reply_with(354, "", &server.messages.data_replies.start_data, "")?;
     let limits = data_limits(server);
-    let reply = if server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::Direct {
+    let reply = if server.receive_mode == ReceiveMode::Raw
+        && server.raw_stream_type == RawStreamType::Direct
+    {
         receive_direct(ctx, limits)?
     } else {
         receive_spooled(ctx, limits)?
@@ -84,7 +86,9 @@ fn receive_direct(ctx: &mut Context<'_>, limits: DataLimits) -> Result<Reply> {
     let verdict = handler(ctx.thread, &mut stream);
     let RawStream::Direct(reader) = stream else {
         // The handler swapped the stream: the rest of the message is lost in it.
-        return Err(Error::Io(std::io::Error::other("on_receive_raw replaced the Direct stream")));
+        return Err(Error::Io(std::io::Error::other(
+            "on_receive_raw replaced the Direct stream",
+        )));
     };
     let status = reader.finish()?;
     Ok(match status {
@@ -96,7 +100,8 @@ fn receive_direct(ctx: &mut Context<'_>, limits: DataLimits) -> Result<Reply> {
 /// Memory, File and the message modes: the whole message is read first.
 fn receive_spooled(ctx: &mut Context<'_>, limits: DataLimits) -> Result<Reply> {
     let server = ctx.server();
-    let to_file = server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::File;
+    let to_file =
+        server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::File;
     let mut spool = match Spool::new(to_file) {
         Ok(spool) => spool,
         Err(e) => {
@@ -136,7 +141,11 @@ pub(crate) fn deliver(server: &SmtpServer, thread: &mut SmtpServerThread, spool:
     verdict_reply(server, verdict)
 }
 
-fn deliver_message(server: &SmtpServer, thread: &mut SmtpServerThread, spool: Spool) -> Result<(), Reply> {
+fn deliver_message(
+    server: &SmtpServer,
+    thread: &mut SmtpServerThread,
+    spool: Spool,
+) -> Result<(), Reply> {
     let bytes = spool.into_bytes().map_err(|_| local_error(server))?;
     let (handler, message) = if server.receive_mode == ReceiveMode::Message {
         (&server.on_receive_message, Ok(Message::unparsed(bytes)))
@@ -148,7 +157,10 @@ fn deliver_message(server: &SmtpServer, thread: &mut SmtpServerThread, spool: Sp
     // Mail that mailparse cannot parse is still mail: the handler gets it unparsed
     // (`is_parsed() == false`) rather than the client a refusal.
     let mut message = message.unwrap_or_else(|e| {
-        log::warn!("session {}: message not parsable, handed over unparsed: {e}", thread.session_id);
+        log::warn!(
+            "session {}: message not parsable, handed over unparsed: {e}",
+            thread.session_id
+        );
         Message::unparsed(e.into_raw())
     });
     if !server.messages.x_server.is_empty() {
@@ -189,7 +201,11 @@ fn local_error(server: &SmtpServer) -> Reply {
 }
 
 fn log_outcome(thread: &SmtpServerThread, reply: &Reply) {
-    let from = thread.from.as_ref().map(|f| f.address.as_str()).unwrap_or("");
+    let from = thread
+        .from
+        .as_ref()
+        .map(|f| f.address.as_str())
+        .unwrap_or("");
     log::info!(
         "session {}: message from <{}> to {} recipient(s): {}",
         thread.session_id,
@@ -222,7 +238,8 @@ pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
             sequence_error(ctx, "need MAIL and RCPT first")
         };
     }
-    let to_file = server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::File;
+    let to_file =
+        server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::File;
     if ctx.thread.bdat.is_none() {
         let spool = match Spool::new(to_file) {
             Ok(spool) => spool,
@@ -233,7 +250,11 @@ pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
                 return ctx.reply(local_error(server));
             }
         };
-        ctx.thread.bdat = Some(BdatState { spool, size: 0, too_large: false });
+        ctx.thread.bdat = Some(BdatState {
+            spool,
+            size: 0,
+            too_large: false,
+        });
     }
     let max = server.limits.max_message_size;
     let Some(mut state) = ctx.thread.bdat.take() else {
@@ -294,14 +315,17 @@ fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -
             // The same minimum rate as DATA, or a huge chunk trickled a byte per
             // `data_timeout` would hold the session forever.
             let timeout = crate::raw::rate_timeout(block_timeout, min_rate, size - left, started)?;
-            ctx.conn.set_read_timeout(timeout)?;
+            ctx.conn.set_data_read_timeout(timeout)?;
             ctx.conn.fill()?;
         }
         let avail = ctx.conn.buffered();
         let n = avail.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         if sink_ok {
             if let Err(e) = sink.write_all(&avail[..n]) {
-                log::error!("session {}: spooling BDAT data failed: {e}", ctx.thread.session_id);
+                log::error!(
+                    "session {}: spooling BDAT data failed: {e}",
+                    ctx.thread.session_id
+                );
                 sink_ok = false;
             }
         }

@@ -79,20 +79,23 @@ fn refused_mail_param<'m>(ctx: &Context<'_>, mail: &'m MailFrom) -> Option<&'m s
     let ext = &ctx.server().extensions;
     let ehlo = ctx.thread.ehlo;
     let binary_ok = ext.chunking && ext.binary_mime;
-    mail.params.iter().map(|p: &EsmtpParam| p.keyword.as_str()).find(|k| {
-        !ehlo
-            || match *k {
-                "SIZE" => !ext.size,
-                "BODY" => match mail.body {
-                    Some(BodyType::BinaryMime) => !binary_ok,
-                    _ => !ext.eight_bit_mime,
-                },
-                "SMTPUTF8" => !ext.smtputf8,
-                "RET" | "ENVID" => !ext.dsn,
-                "AUTH" => !ctx.server().can_authenticate(),
-                _ => false,
-            }
-    })
+    mail.params
+        .iter()
+        .map(|p: &EsmtpParam| p.keyword.as_str())
+        .find(|k| {
+            !ehlo
+                || match *k {
+                    "SIZE" => !ext.size,
+                    "BODY" => match mail.body {
+                        Some(BodyType::BinaryMime) => !binary_ok,
+                        _ => !ext.eight_bit_mime,
+                    },
+                    "SMTPUTF8" => !ext.smtputf8,
+                    "RET" | "ENVID" => !ext.dsn,
+                    "AUTH" => !ctx.server().can_authenticate(),
+                    _ => false,
+                }
+        })
 }
 
 /// RCPT TO:<forward-path> [params].
@@ -116,7 +119,11 @@ pub(crate) fn rcpt(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         }
     };
     if !server.extensions.dsn || !ctx.thread.ehlo {
-        if let Some(p) = rcpt.params.iter().find(|p| p.keyword == "NOTIFY" || p.keyword == "ORCPT") {
+        if let Some(p) = rcpt
+            .params
+            .iter()
+            .find(|p| p.keyword == "NOTIFY" || p.keyword == "ORCPT")
+        {
             let keyword = p.keyword.clone();
             return ctx.reply_with(555, "5.5.4", &m.unknown_parameter, &keyword);
         }

@@ -6,7 +6,11 @@ use crate::error::Result;
 use crate::thread::Context;
 use crate::verbs::{not_implemented, syntax_error};
 
-fn assigned_or_502(ctx: &mut Context<'_>, command: &Command, handler: &Option<CommandHandler>) -> Result<()> {
+fn assigned_or_502(
+    ctx: &mut Context<'_>,
+    command: &Command,
+    handler: &Option<CommandHandler>,
+) -> Result<()> {
     match handler {
         Some(handler) => handler(ctx, command),
         None => not_implemented(ctx, command),

@@ -53,7 +53,11 @@ pub(crate) fn syntax_error(ctx: &mut Context<'_>, reason: &str) -> Result<()> {
 /// `503 5.5.1` (RFC 5321 §4.1.4 "Bad sequence of commands"); `why` says which.
 pub(crate) fn sequence_error(ctx: &mut Context<'_>, why: &str) -> Result<()> {
     let text = ctx.server().messages.sequence_error.clone();
-    let text = if why.is_empty() { text } else { format!("{text}: {why}") };
+    let text = if why.is_empty() {
+        text
+    } else {
+        format!("{text}: {why}")
+    };
     ctx.reply_with(503, "5.5.1", &text, "")
 }
 

@@ -71,7 +71,14 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
     add(ext.pipelining, "PIPELINING".into());
     let max = server.limits.max_message_size;
     // RFC 1870 §4: "SIZE" alone when there is no fixed maximum.
-    add(ext.size, if max > 0 { format!("SIZE {max}") } else { "SIZE".into() });
+    add(
+        ext.size,
+        if max > 0 {
+            format!("SIZE {max}")
+        } else {
+            "SIZE".into()
+        },
+    );
     add(ext.eight_bit_mime, "8BITMIME".into());
     add(ext.enhanced_status_codes, "ENHANCEDSTATUSCODES".into());
     add(ext.smtputf8, "SMTPUTF8".into());
@@ -129,7 +136,11 @@ pub(crate) fn starttls(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
 /// Runs the TLS handshake on the connection now (after STARTTLS's 220, or at once on an
 /// implicit-TLS port, RFC 8314 §3.3).
 #[cfg(feature = "tls")]
-pub(crate) fn start_tls_now(shared: &Shared, conn: &mut Connection, thread: &mut SmtpServerThread) -> Result<()> {
+pub(crate) fn start_tls_now(
+    shared: &Shared,
+    conn: &mut Connection,
+    thread: &mut SmtpServerThread,
+) -> Result<()> {
     let Some(acceptor) = &shared.tls else {
         return Err(Error::NoTlsConfig);
     };
@@ -150,7 +161,11 @@ pub(crate) fn start_tls_now(shared: &Shared, conn: &mut Connection, thread: &mut
 
 /// Without the `tls` feature there is nothing to start.
 #[cfg(not(feature = "tls"))]
-pub(crate) fn start_tls_now(_: &Shared, _: &mut Connection, _: &mut SmtpServerThread) -> Result<()> {
+pub(crate) fn start_tls_now(
+    _: &Shared,
+    _: &mut Connection,
+    _: &mut SmtpServerThread,
+) -> Result<()> {
     Err(Error::NoTlsConfig)
 }
 

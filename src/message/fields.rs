@@ -1,0 +1,131 @@
+//! Header fields of a parsed message: address lists (with Indy 9's leniency) and text values.
+
+use mailparse::{addrparse, addrparse_header, MailAddr, MailHeader, MailHeaderMap};
+
+use super::EmailAddress;
+
+/// All addresses of every `name` field (RFC 5322 §3.6.3 allows one of each, but a mailbox
+/// listed in a second To must not be mistaken for a BCC), group members flattened.
+pub(super) fn address_list(
+    headers: &[MailHeader],
+    name: &str,
+    no_decode: bool,
+) -> Vec<EmailAddress> {
+    let mut out = Vec::new();
+    for header in headers.get_all_headers(name) {
+        let parsed = if no_decode {
+            // addrparse on plain text leaves encoded words alone, as NoDecode wants.
+            let text = unfold(&lossy(Some(header.get_value_raw())));
+            addrparse(&text).map_err(|_| text)
+        } else {
+            addrparse_header(header).map_err(|_| header.get_value())
+        };
+        match parsed {
+            Ok(list) => push_addrs(list.into_inner(), &mut out),
+            Err(text) => lenient_addresses(&text, &mut out),
+        }
+    }
+    out
+}
+
+pub(super) fn push_addrs(list: Vec<MailAddr>, out: &mut Vec<EmailAddress>) {
+    for addr in list {
+        match addr {
+            MailAddr::Single(info) => out.push(EmailAddress::from_mailparse(info)),
+            MailAddr::Group(group) => {
+                out.extend(group.addrs.into_iter().map(EmailAddress::from_mailparse))
+            }
+        }
+    }
+}
+
+/// Fallback for an address field `mailparse` rejects: each comma-separated entry is parsed
+/// on its own, and one that still fails is kept as bare text, as Indy 9 keeps whatever it was
+/// given (reference §5.1).
+pub(super) fn lenient_addresses(text: &str, out: &mut Vec<EmailAddress>) {
+    for entry in split_address_list(text) {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        if let Ok(list) = addrparse(entry) {
+            push_addrs(list.into_inner(), out);
+            continue;
+        }
+        out.push(EmailAddress::new(entry));
+    }
+}
+
+/// Splits an address list at the commas that separate entries (RFC 5322 §3.4), ignoring
+/// commas inside quoted-strings, comments and angle brackets.
+pub(super) fn split_address_list(text: &str) -> Vec<&str> {
+    let mut entries = Vec::new();
+    let (mut quoted, mut escaped, mut angle) = (false, false, false);
+    let mut comment_depth = 0usize;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted || comment_depth > 0 => escaped = true,
+            '"' if comment_depth == 0 => quoted = !quoted,
+            '(' if !quoted => comment_depth += 1,
+            ')' if !quoted => comment_depth = comment_depth.saturating_sub(1),
+            '<' if !quoted && comment_depth == 0 => angle = true,
+            '>' if !quoted && comment_depth == 0 => angle = false,
+            ',' if !quoted && comment_depth == 0 && !angle => {
+                entries.push(text.get(start..i).unwrap_or_default());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    entries.push(text.get(start..).unwrap_or_default());
+    entries
+}
+
+/// A header's value: `mailparse`'s unfolded, RFC 2047-decoded text, or with `no_decode` the
+/// bytes as received, unfolded.
+pub(super) fn text_header(headers: &[MailHeader], name: &str, no_decode: bool) -> Option<String> {
+    let header = headers.get_first_header(name)?;
+    Some(if no_decode {
+        unfold(&lossy(Some(header.get_value_raw())))
+    } else {
+        header.get_value()
+    })
+}
+
+/// RFC 5322 §2.2.3 unfolding: removes every CRLF (or bare LF) that is followed by a blank.
+pub(super) fn unfold(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(nl) = rest.find('\n') {
+        let (line, after) = rest.split_at(nl);
+        let after = after.get(1..).unwrap_or_default();
+        if after.starts_with([' ', '\t']) {
+            out.push_str(line.strip_suffix('\r').unwrap_or(line));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+pub(super) fn strip_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// RFC 5322 §2.2.2 WSP.
+pub(super) fn is_blank(byte: &u8) -> bool {
+    matches!(byte, b' ' | b'\t')
+}
+
+pub(super) fn lossy(bytes: Option<&[u8]>) -> String {
+    String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned()
+}

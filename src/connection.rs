@@ -24,6 +24,7 @@ pub(crate) enum Stream {
     #[cfg(feature = "tls")]
     Tls(Box<crate::tls::TlsStream>),
     /// Only while switching to TLS.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Gone,
 }
 
@@ -330,6 +331,7 @@ impl Connection {
 
     /// Drops every byte received but not yet read (RFC 3207 §4: nothing the client sent
     /// before the TLS handshake may be acted on afterwards).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn discard_input(&mut self) {
         self.rpos = 0;
         self.rlen = 0;

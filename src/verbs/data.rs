@@ -215,7 +215,7 @@ fn log_outcome(thread: &SmtpServerThread, reply: &Reply) {
     );
 }
 
-/// BDAT size [LAST] (RFC 3030 §2): the chunk's octets are always read, even when the command
+/// `BDAT size [LAST]` (RFC 3030 §2): the chunk's octets are always read, even when the command
 /// is refused, so the client's next command is found where it really starts.
 pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     let server = ctx.server();

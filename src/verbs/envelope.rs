@@ -7,7 +7,7 @@ use crate::events::{MailAction, RcptAction};
 use crate::thread::Context;
 use crate::verbs::sequence_error;
 
-/// MAIL FROM:<reverse-path> [params].
+/// `MAIL FROM:<reverse-path> [params]`.
 pub(crate) fn mail(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     let server = ctx.server();
     let m = &server.messages;
@@ -98,7 +98,7 @@ fn refused_mail_param<'m>(ctx: &Context<'_>, mail: &'m MailFrom) -> Option<&'m s
         })
 }
 
-/// RCPT TO:<forward-path> [params].
+/// `RCPT TO:<forward-path> [params]`.
 pub(crate) fn rcpt(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     let server = ctx.server();
     let m = &server.messages;

@@ -46,8 +46,8 @@ pub(crate) fn builtin(verb: &str) -> Option<CommandHandler> {
 
 /// `501 5.5.4` (RFC 5321 §4.2.2 "Syntax error in parameters or arguments").
 pub(crate) fn syntax_error(ctx: &mut Context<'_>, reason: &str) -> Result<()> {
-    let text = ctx.server().messages.syntax_error.clone();
-    ctx.reply_with(501, "5.5.4", &text, reason)
+    let text = &ctx.server().messages.syntax_error;
+    ctx.reply_with(501, "5.5.4", text, reason)
 }
 
 /// `503 5.5.1` (RFC 5321 §4.1.4 "Bad sequence of commands"); `why` says which.

@@ -15,8 +15,8 @@ pub(crate) fn helo(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         return syntax_error(ctx, "HELO needs your host name");
     }
     greet(ctx, command, false);
-    let text = ctx.server().messages.greeting.hello_reply.clone();
-    ctx.reply_with(250, "2.0.0", &text, &command.unparsed_params)
+    let text = &ctx.server().messages.greeting.hello_reply;
+    ctx.reply_with(250, "2.0.0", text, &command.unparsed_params)
 }
 
 /// EHLO (RFC 5321 §4.1.1.1, RFC 1869): the greeting line, then one line per extension that is
@@ -175,20 +175,20 @@ pub(crate) fn rset(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         return Ok(());
     }
     ctx.thread.reset_transaction();
-    let text = ctx.server().messages.rset_reply.clone();
-    ctx.reply_with(250, "2.0.0", &text, "")
+    let text = &ctx.server().messages.rset_reply;
+    ctx.reply_with(250, "2.0.0", text, "")
 }
 
 /// NOOP (RFC 5321 §4.1.1.9): any argument is ignored.
 pub(crate) fn noop(ctx: &mut Context<'_>, _command: &Command) -> Result<()> {
-    let text = ctx.server().messages.noop_reply.clone();
-    ctx.reply_with(250, "2.0.0", &text, "")
+    let text = &ctx.server().messages.noop_reply;
+    ctx.reply_with(250, "2.0.0", text, "")
 }
 
 /// QUIT (RFC 5321 §4.1.1.10): 221, then close.
 pub(crate) fn quit(ctx: &mut Context<'_>, _command: &Command) -> Result<()> {
-    let text = ctx.server().messages.quit_reply.clone();
-    ctx.reply_with(221, "2.0.0", &text, "")?;
+    let text = &ctx.server().messages.quit_reply;
+    ctx.reply_with(221, "2.0.0", text, "")?;
     ctx.close();
     Ok(())
 }

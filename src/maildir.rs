@@ -114,8 +114,8 @@ impl Maildir {
         self.deliver_with(fsync, |file| write_streamed(file, header, body))
     }
 
-    /// [`deliver`](Maildir::deliver) for a body already in memory (e.g. [`Message::raw`](
-    /// crate::Message::raw)): written without copying it when it is large.
+    /// [`deliver`](Maildir::deliver) for a body already in memory, e.g.
+    /// [`Message::raw`](crate::Message::raw); a large body is written without copying it.
     pub fn deliver_bytes(&self, header: &[u8], body: &[u8], fsync: bool) -> io::Result<PathBuf> {
         self.deliver_with(fsync, |file| {
             if body.len() <= COPY_LIMIT {
@@ -159,11 +159,15 @@ impl Maildir {
         let mut last = None;
         for _ in 0..NAME_ATTEMPTS {
             let name = self.unique_name();
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(self.tmp.join(&name))
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
             {
+                use std::os::unix::fs::OpenOptionsExt;
+                // Mail is private: readable by the owner only, whatever the umask.
+                options.mode(0o600);
+            }
+            match options.open(self.tmp.join(&name)) {
                 Ok(file) => return Ok((name, file)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => return Err(e),

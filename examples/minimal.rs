@@ -10,7 +10,12 @@ fn main() {
         stream
             .read_to_end(&mut data)
             .map_err(|_| indy_smtp::Reply::new(451, "read error"))?;
-        eprintln!("{:?} -> {:?}: {} bytes", thread.from, thread.rcpt_addresses(), data.len());
+        eprintln!(
+            "{:?} -> {:?}: {} bytes",
+            thread.from,
+            thread.rcpt_addresses(),
+            data.len()
+        );
         Ok(())
     }));
     let handle = server.start().expect("start");

@@ -12,7 +12,11 @@ use crate::error::{Error, Result};
 use crate::reply::Reply;
 
 /// Buffer for command lines; grown for DATA, shrunk back when idle so that held connections
-/// stay small.
+/// stay small (issue 5: at most 12 KB per idle connection). A new connection starts with
+/// `FIRST_BUF`, enough for any usual command line or pipelined envelope; a read that fills
+/// the buffer grows it to `COMMAND_BUF`, and so does DATA, so that a small message is read
+/// in one system call.
+const FIRST_BUF: usize = 512;
 const COMMAND_BUF: usize = 4 * 1024;
 const DATA_BUF: usize = 64 * 1024;
 /// Replies buffered past this are written even if more input is waiting.
@@ -174,15 +178,16 @@ impl Connection {
             return Ok(());
         }
         self.flush()?;
-        // Bulk data grows the buffer only once a read filled it: a small message fits in the
-        // command buffer, and then no 64 KiB buffer is allocated and zeroed per message.
+        // The buffer grows only after a read filled it: a small message fits in the command
+        // buffer, so no 64 KiB buffer is allocated and zeroed per message.
         let filled = self.rlen > 0 && self.rlen == self.rbuf.len();
         self.rpos = 0;
         self.rlen = 0;
+        let grow_to = if self.bulk { DATA_BUF } else { COMMAND_BUF };
         if self.rbuf.is_empty() {
-            self.rbuf.resize(COMMAND_BUF, 0);
-        } else if self.bulk && filled && self.rbuf.len() < DATA_BUF {
-            self.rbuf.resize(DATA_BUF, 0);
+            self.rbuf.resize(FIRST_BUF, 0);
+        } else if filled && self.rbuf.len() < grow_to {
+            self.rbuf.resize(grow_to, 0);
         }
         let n = loop {
             match self.stream.read(&mut self.rbuf) {
@@ -202,6 +207,10 @@ impl Connection {
     /// fills it.
     pub(crate) fn use_data_buffer(&mut self) {
         self.bulk = true;
+        if self.rbuf.len() < COMMAND_BUF {
+            // Once per connection: the command buffer is kept at this size afterwards.
+            self.rbuf.resize(COMMAND_BUF, 0);
+        }
     }
 
     /// Gives the bulk buffer back once it is empty, so an idle session holds little memory.

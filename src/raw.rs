@@ -9,6 +9,13 @@ use crate::connection::Connection;
 use crate::data::{BareNewlinePolicy, DataDecoder};
 use crate::error::{Error, Result};
 
+/// Largest single copy of message data. glibc copies more than about 2 KiB with `rep movsb`,
+/// which runs at under 3 GB/s on AMD EPYC when source and destination are not aligned alike
+/// (measured: 1.9 GB/s against 35 GB/s for 2 KiB pieces); the socket buffer and the caller's
+/// buffer are aligned however they happen to be, so the DATA path copies in pieces this size
+/// (issue 5: CPU per MB received).
+const COPY_CHUNK: usize = 2048;
+
 /// How a message's data ended, once it was read to its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DataStatus {
@@ -117,7 +124,14 @@ impl<'c> DataReader<'c> {
             self.conn.set_data_read_timeout(timeout)?;
             self.conn.fill()?;
         }
-        let used = self.decoder.decode(self.conn.buffered(), &mut self.out);
+        // Fed in pieces of at most COPY_CHUNK bytes: the decoder copies each run of text with
+        // one memcpy, and a larger one at a different alignment is slow on some CPUs.
+        let input = self.conn.buffered();
+        let mut used = 0;
+        while used < input.len() && !self.decoder.is_done() {
+            let end = input.len().min(used + COPY_CHUNK);
+            used += self.decoder.decode(&input[used..end], &mut self.out);
+        }
         self.conn.consume(used);
         self.check_limits();
         Ok(true)
@@ -184,7 +198,12 @@ impl Read for DataReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let avail = self.fill_buf()?;
         let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
+        let pieces = buf[..n]
+            .chunks_mut(COPY_CHUNK)
+            .zip(avail[..n].chunks(COPY_CHUNK));
+        for (to, from) in pieces {
+            to.copy_from_slice(from);
+        }
         self.consume(n);
         Ok(n)
     }

@@ -17,8 +17,42 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     code: u16,
-    enhanced: Option<String>,
+    enhanced: Option<Enhanced>,
     text: String,
+}
+
+/// A valid enhanced status code (at most `5.999.999`), kept inline: a reply is built for
+/// every command, and this saves an allocation each time (issue 5).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Enhanced {
+    len: u8,
+    bytes: [u8; 9],
+}
+
+impl Enhanced {
+    /// `None` unless `s` is a valid code (RFC 3463 §2).
+    fn new(s: &str) -> Option<Enhanced> {
+        if !is_enhanced_code(s) || s.len() > 9 {
+            return None;
+        }
+        let mut bytes = [0u8; 9];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(Enhanced {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and dots are ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Enhanced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 impl Reply {
@@ -34,8 +68,8 @@ impl Reply {
 
     /// The same reply carrying an enhanced status code such as `"5.1.1"` (RFC 3463 §2).
     pub fn with_enhanced(mut self, enhanced: &str) -> Reply {
-        if is_enhanced_code(enhanced) {
-            self.enhanced = Some(enhanced.to_string());
+        if let Some(e) = Enhanced::new(enhanced) {
+            self.enhanced = Some(e);
         }
         self
     }
@@ -72,7 +106,7 @@ impl Reply {
 
     /// The enhanced status code given to this reply, if any.
     pub fn enhanced(&self) -> Option<&str> {
-        self.enhanced.as_deref()
+        self.enhanced.as_ref().map(Enhanced::as_str)
     }
 
     /// The reply text (lines separated by `\n`).
@@ -107,9 +141,9 @@ impl Reply {
         let mut lines = self.text.split('\n').peekable();
         while let Some(line) = lines.next() {
             let sep = if lines.peek().is_some() { b'-' } else { b' ' };
-            out.extend_from_slice(itoa3(code).as_bytes());
+            out.extend_from_slice(&digits3(code));
             out.push(sep);
-            if let Some(status) = &status {
+            if let Some(status) = status {
                 out.extend_from_slice(status.as_bytes());
                 out.push(b' ');
             }
@@ -118,14 +152,19 @@ impl Reply {
         }
     }
 
-    fn enhanced_for(&self, code: u16, enhanced: bool) -> Option<String> {
+    fn enhanced_for(&self, code: u16, enhanced: bool) -> Option<&str> {
         // RFC 2034 §4: intermediate 3xx replies carry no status code.
         if !enhanced || (300..400).contains(&code) {
             return None;
         }
         match &self.enhanced {
-            Some(e) if e.as_bytes()[0] == code_class(code) => Some(e.clone()),
-            _ => Some(format!("{}.0.0", code_class(code) as char)),
+            Some(e) if e.bytes[0] == code_class(code) => Some(e.as_str()),
+            // `code` is 2xx, 4xx or 5xx here (write_to maps anything else to 451).
+            _ => Some(match code_class(code) {
+                b'2' => "2.0.0",
+                b'4' => "4.0.0",
+                _ => "5.0.0",
+            }),
         }
     }
 }
@@ -133,7 +172,7 @@ impl Reply {
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.enhanced {
-            Some(e) => write!(f, "{} {} {}", self.code, e, self.text),
+            Some(e) => write!(f, "{} {} {}", self.code, e.as_str(), self.text),
             None => write!(f, "{} {}", self.code, self.text),
         }
     }
@@ -143,28 +182,58 @@ fn code_class(code: u16) -> u8 {
     b'0' + (code / 100) as u8
 }
 
-fn itoa3(code: u16) -> String {
-    format!("{code:03}")
+/// The three digits of a reply code (always 200..=599 when written).
+fn digits3(code: u16) -> [u8; 3] {
+    [
+        b'0' + (code / 100 % 10) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+    ]
 }
 
 /// RFC 3463 §2: `class "." subject "." detail`, class 2, 4 or 5, subject 1-3 digits, detail 1-3 digits.
 fn is_enhanced_code(s: &str) -> bool {
-    let mut parts = s.split('.');
-    let ok = |p: Option<&str>, max: usize| {
-        p.is_some_and(|p| !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit()))
-    };
-    let class = parts.next();
-    matches!(class, Some("2" | "4" | "5"))
-        && ok(parts.next(), 3)
-        && ok(parts.next(), 3)
-        && parts.next().is_none()
+    // Byte by byte: this runs for every reply (issue 5).
+    let digits = |p: &[u8]| !p.is_empty() && p.len() <= 3 && p.iter().all(u8::is_ascii_digit);
+    match s.as_bytes() {
+        [b'2' | b'4' | b'5', b'.', rest @ ..] => match rest.iter().position(|&b| b == b'.') {
+            Some(i) => digits(&rest[..i]) && digits(&rest[i + 1..]),
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 /// Control characters (and DEL) would let echoed client text break the reply framing.
 fn push_sanitized(out: &mut Vec<u8>, text: &str) {
-    for &b in text.as_bytes() {
-        out.push(if b < 0x20 || b == 0x7f { b'?' } else { b });
+    let bytes = text.as_bytes();
+    if bytes.iter().all(|&b| b >= 0x20 && b != 0x7f) {
+        out.extend_from_slice(bytes);
+    } else {
+        out.extend(
+            bytes
+                .iter()
+                .map(|&b| if b < 0x20 || b == 0x7f { b'?' } else { b }),
+        );
     }
+}
+
+/// Byte offsets of each `%` followed by `next` in `text` (`str::match_indices` for a
+/// two-byte pattern, without setting up a substring searcher per reply).
+fn placeholders(text: &str, next: u8) -> impl Iterator<Item = usize> + '_ {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while let Some(p) = memchr::memchr(b'%', bytes.get(from..)?) {
+            let at = from + p;
+            if bytes.get(at + 1) == Some(&next) {
+                from = at + 2;
+                return Some(at);
+            }
+            from = at + 1;
+        }
+        None
+    })
 }
 
 /// Replaces `%s` with `arg` and `%h` with `host` in a reply template (the placeholders of
@@ -174,15 +243,35 @@ pub fn fill_template(template: &str, arg: &str, host: &str) -> String {
     if !template.contains('%') {
         return template.to_string();
     }
-    let arg: String = arg
-        .chars()
-        .filter(|c| !c.is_control())
-        .scan(0usize, |len, c| {
-            *len += c.len_utf8();
-            (*len <= 256).then_some(c)
-        })
-        .collect();
-    template.replace("%s", &arg).replace("%h", host)
+    // The common case (a short argument without control characters) is used as it is.
+    let plain =
+        |a: &str| a.bytes().all(|b| (0x20..0x7f).contains(&b)) || !a.chars().any(char::is_control);
+    let arg: std::borrow::Cow<'_, str> = if arg.len() <= 256 && plain(arg) {
+        arg.into()
+    } else {
+        arg.chars()
+            .filter(|c| !c.is_control())
+            .scan(0usize, |len, c| {
+                *len += c.len_utf8();
+                (*len <= 256).then_some(c)
+            })
+            .collect::<String>()
+            .into()
+    };
+    // Exactly `template.replace("%s", &arg).replace("%h", host)`, with one allocation when
+    // there is no `%h` to replace (issue 5: fewer allocations per reply).
+    let mut out = String::with_capacity(template.len() + arg.len());
+    let mut last = 0;
+    for i in placeholders(template, b's') {
+        out.push_str(&template[last..i]);
+        out.push_str(&arg);
+        last = i + 2;
+    }
+    out.push_str(&template[last..]);
+    if placeholders(&out, b'h').next().is_some() {
+        out = out.replace("%h", host);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -261,6 +350,29 @@ mod tests {
         }
         for bad in ["3.0.0", "2.0", "2.0.0.0", "2..0", "2.1000.0", "x.0.0", ""] {
             assert!(!is_enhanced_code(bad), "{bad}");
+        }
+    }
+
+    /// The single-pass `fill_template` (issue 5) gives exactly what the two `replace` calls
+    /// gave, including `%` next to a placeholder and `%h` inside the argument.
+    #[test]
+    fn template_filling_matches_sequential_replace() {
+        let cases = [
+            ("<%s> Ok", "a@b"),
+            ("%%s %h", "x"),
+            ("%sh", "x%"),
+            ("%s%s%", "%h"),
+            ("100%% %s", "é"),
+            ("%h %s %x", ""),
+            ("%", "y"),
+        ];
+        for (template, arg) in cases {
+            let want = template.replace("%s", arg).replace("%h", "mx");
+            assert_eq!(
+                fill_template(template, arg, "mx"),
+                want,
+                "{template:?} {arg:?}"
+            );
         }
     }
 

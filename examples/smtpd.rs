@@ -300,11 +300,9 @@ pub fn build_server(o: &Options) -> Result<SmtpServer, Fatal> {
     server.raw_stream_type = RawStreamType::Direct;
     if o.discard {
         server.on_receive_raw = Some(Box::new(|_thread, stream| {
-            std::io::copy(stream, &mut std::io::sink())
-                .map(drop)
-                .map_err(|_| {
-                    Reply::new(451, "Requested action aborted: read error").with_enhanced("4.3.0")
-                })
+            stream.discard().map(drop).map_err(|_| {
+                Reply::new(451, "Requested action aborted: read error").with_enhanced("4.3.0")
+            })
         }));
         server.on_receive_message = Some(Box::new(|_thread, _message| Ok(())));
         server.on_receive_message_parsed = Some(Box::new(|_thread, _message| Ok(())));

@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memchr::memchr;
@@ -24,9 +25,9 @@ const MAX_PENDING_REPLIES: usize = 32 * 1024;
 
 /// The socket, plain or TLS.
 pub(crate) enum Stream {
-    Plain(TcpStream),
+    Plain(SharedTcp),
     #[cfg(feature = "tls")]
-    Tls(Box<crate::tls::TlsStream>),
+    Tls(Box<crate::tls::TlsStream<SharedTcp>>),
     /// Only while switching to TLS.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Gone,
@@ -35,11 +36,30 @@ pub(crate) enum Stream {
 impl Stream {
     pub(crate) fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Stream::Plain(s) => Some(s),
+            Stream::Plain(s) => Some(&s.0),
             #[cfg(feature = "tls")]
-            Stream::Tls(s) => Some(&s.sock),
+            Stream::Tls(s) => Some(&s.sock.0),
             Stream::Gone => None,
         }
+    }
+}
+
+/// The session's socket, shared with the server's session registry (which shuts it down on
+/// stop) without costing a second file descriptor per connection, as `try_clone` would.
+pub(crate) struct SharedTcp(pub(crate) Arc<TcpStream>);
+
+impl Read for SharedTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for SharedTcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
     }
 }
 
@@ -112,8 +132,8 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(tcp: TcpStream) -> Connection {
-        Connection::from_stream(Stream::Plain(tcp))
+    pub(crate) fn new(tcp: Arc<TcpStream>) -> Connection {
+        Connection::from_stream(Stream::Plain(SharedTcp(tcp)))
     }
 
     pub(crate) fn from_stream(stream: Stream) -> Connection {
@@ -391,7 +411,7 @@ impl Connection {
     #[cfg(feature = "tls")]
     pub(crate) fn upgrade_to_tls<F>(&mut self, upgrade: F) -> Result<()>
     where
-        F: FnOnce(TcpStream) -> io::Result<crate::tls::TlsStream>,
+        F: FnOnce(SharedTcp) -> io::Result<crate::tls::TlsStream<SharedTcp>>,
     {
         self.flush()?;
         self.discard_input();
@@ -430,7 +450,7 @@ mod tests {
         client.write_all(input).unwrap();
         client.shutdown(Shutdown::Write).unwrap();
         std::mem::forget(client);
-        let mut c = Connection::new(server);
+        let mut c = Connection::new(Arc::new(server));
         c.set_read_timeout(Duration::from_secs(5)).unwrap();
         c
     }

@@ -20,7 +20,7 @@ use crate::session;
 /// A live session as the registry sees it: a handle on its socket to interrupt it, and
 /// whether it is between transactions (safe to close at once on stop).
 pub(crate) struct SessionSlot {
-    socket: TcpStream,
+    socket: Arc<TcpStream>,
     pub(crate) idle: Arc<AtomicBool>,
 }
 
@@ -161,13 +161,13 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool)
 
 /// Refuses a connection with a 421 written straight from the listener (RFC 5321 §3.1:
 /// a server may answer 421 instead of 220).
-fn refuse(shared: &Shared, mut tcp: TcpStream, peer: SocketAddr, why: &str) {
+fn refuse(shared: &Shared, tcp: &TcpStream, peer: SocketAddr, why: &str) {
     log::warn!("refusing {peer}: {why}");
     let m = &shared.config.messages;
     let text = fill_template(&m.max_connection_reply, "", &shared.config.hostname);
     let reply = Reply::new(421, text);
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = tcp.write_all(&reply.to_wire(false));
+    let _ = (&*tcp).write_all(&reply.to_wire(false));
     let _ = tcp.shutdown(Shutdown::Both);
 }
 
@@ -175,7 +175,7 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
     let config = &shared.config;
     let rt = &shared.runtime;
     if config.max_connections > 0 && rt.active() >= config.max_connections {
-        return refuse(shared, tcp, peer, "max_connections reached");
+        return refuse(shared, &tcp, peer, "max_connections reached");
     }
     let per_ip_max = config.limits.max_connections_per_ip;
     {
@@ -183,22 +183,21 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
         let count = per_ip.entry(peer.ip()).or_insert(0);
         if per_ip_max > 0 && *count >= per_ip_max {
             drop(per_ip);
-            return refuse(shared, tcp, peer, "max_connections_per_ip reached");
+            return refuse(shared, &tcp, peer, "max_connections_per_ip reached");
         }
         *count += 1;
     }
     let _ = tcp.set_nodelay(true);
     let id = rt.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     let idle = Arc::new(AtomicBool::new(true));
-    if let Ok(socket) = tcp.try_clone() {
-        rt.sessions.lock().insert(
-            id,
-            SessionSlot {
-                socket,
-                idle: Arc::clone(&idle),
-            },
-        );
-    }
+    let tcp = Arc::new(tcp);
+    rt.sessions.lock().insert(
+        id,
+        SessionSlot {
+            socket: Arc::clone(&tcp),
+            idle: Arc::clone(&idle),
+        },
+    );
     rt.active.fetch_add(1, Ordering::SeqCst);
     let session_shared = Arc::clone(shared);
     let job: Job = Box::new(move || {
@@ -220,7 +219,7 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
             let slot = rt.sessions.lock().remove(&id);
             leave(shared, id, peer.ip());
             if let Some(slot) = slot {
-                refuse(shared, slot.socket, peer, "no thread");
+                refuse(shared, &slot.socket, peer, "no thread");
             }
         }
     }

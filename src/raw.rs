@@ -260,6 +260,35 @@ impl RawStream<'_> {
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
     }
+
+    /// Reads the rest of the message and drops it, without copying it anywhere (a Direct
+    /// stream is consumed straight from its buffer); returns how many octets were skipped.
+    /// An error means the client broke a limit or the connection failed.
+    pub fn discard(&mut self) -> io::Result<u64> {
+        match self {
+            RawStream::Memory(c) => {
+                let left = (c.get_ref().len() as u64).saturating_sub(c.position());
+                c.set_position(c.get_ref().len() as u64);
+                Ok(left)
+            }
+            RawStream::File(f) => {
+                let here = f.stream_position()?;
+                let end = f.seek(SeekFrom::End(0))?;
+                Ok(end.saturating_sub(here))
+            }
+            RawStream::Direct(r) => {
+                let mut skipped = 0u64;
+                loop {
+                    let n = r.fill_buf()?.len();
+                    if n == 0 {
+                        return Ok(skipped);
+                    }
+                    r.consume(n);
+                    skipped += n as u64;
+                }
+            }
+        }
+    }
 }
 
 impl Read for RawStream<'_> {

@@ -4,6 +4,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::command::{parse_command_line, Command};
 use crate::connection::{Connection, LineStatus};
@@ -21,7 +22,7 @@ enum Flow {
 
 pub(crate) fn run(
     shared: &Shared,
-    tcp: TcpStream,
+    tcp: Arc<TcpStream>,
     peer: SocketAddr,
     id: u64,
     implicit_tls: bool,

@@ -24,6 +24,7 @@
 
 use std::fmt;
 use std::io;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -163,8 +164,8 @@ fn read_named(path: &Path) -> Result<Vec<u8>, TlsError> {
         .map_err(|e| TlsError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display()))))
 }
 
-/// An established server-side TLS stream over a TCP connection.
-pub type TlsStream = rustls::StreamOwned<ServerConnection, TcpStream>;
+/// An established server-side TLS stream over a TCP connection (or any other byte stream).
+pub type TlsStream<S = TcpStream> = rustls::StreamOwned<ServerConnection, S>;
 
 /// The current server configuration, shared by all sessions.
 ///
@@ -218,7 +219,7 @@ impl TlsAcceptor {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn accept(&self, mut tcp: TcpStream) -> io::Result<TlsStream> {
+    pub fn accept<S: Read + Write>(&self, mut tcp: S) -> io::Result<TlsStream<S>> {
         let mut conn = ServerConnection::new(self.current()).map_err(io::Error::other)?;
         // complete_io() keeps going until the handshake is done, the peer is
         // gone, or a socket timeout interrupts a read/write after progress,

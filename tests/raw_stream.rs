@@ -1,0 +1,71 @@
+//! `RawStream::discard` in every `RawStreamType` (Indy's rmRaw stream, read and dropped).
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::start;
+use indy_smtp::{RawStreamType, Reply};
+
+#[test]
+fn discard_skips_the_whole_message_in_every_stream_type() {
+    let body = b"Subject: x\r\n\r\n..dotted line\r\nsecond line\r\n";
+    // send_mail dot-stuffs and the server unstuffs (RFC 5321 §4.5.2): the body comes back whole.
+    let expected = body.len() as u64;
+    for kind in [
+        RawStreamType::File,
+        RawStreamType::Memory,
+        RawStreamType::Direct,
+    ] {
+        let skipped = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&skipped);
+        let s = start(move |srv| {
+            srv.raw_stream_type = kind;
+            srv.on_receive_raw = Some(Box::new(move |_thread, stream| {
+                let n = stream
+                    .discard()
+                    .map_err(|e| Reply::new(451, e.to_string()))?;
+                seen.store(n, Ordering::SeqCst);
+                Ok(())
+            }));
+        });
+        let mut c = s.client();
+        assert_eq!(
+            c.send_mail("a@b.example", &["c@d.example"], body).0,
+            250,
+            "{kind:?}"
+        );
+        assert_eq!(skipped.load(Ordering::SeqCst), expected, "{kind:?}");
+        // The session is still in step: a second transaction works.
+        assert_eq!(
+            c.send_mail("a@b.example", &["c@d.example"], b"x\r\n").0,
+            250,
+            "{kind:?}"
+        );
+        assert_eq!(skipped.load(Ordering::SeqCst), 3, "{kind:?}");
+    }
+}
+
+#[test]
+fn discard_reports_a_broken_limit_in_direct_mode() {
+    let s = start(|srv| {
+        srv.raw_stream_type = RawStreamType::Direct;
+        srv.limits.max_message_size = 100;
+        srv.on_receive_raw = Some(Box::new(|_thread, stream| {
+            stream
+                .discard()
+                .map(drop)
+                .map_err(|e| Reply::new(451, e.to_string()))
+        }));
+    });
+    let mut c = s.client();
+    let big = vec![b'a'; 1000];
+    let (code, text) = c.send_mail("a@b.example", &["c@d.example"], &big);
+    // RFC 1870 §6.2: the size refusal wins over whatever the handler answered.
+    assert_eq!(
+        (code, text.as_str()),
+        (552, "5.3.4 Message size exceeds fixed maximum message size")
+    );
+    assert_eq!(c.cmd("NOOP").0, 250);
+}

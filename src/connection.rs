@@ -116,8 +116,13 @@ pub(crate) struct Connection {
     wbuf: Vec<u8>,
     /// Skip input up to the next LF before reading a line (the tail of an over-long line).
     discarding: bool,
+    /// How long a read may wait, as the session asked (command or DATA timeout).
     read_timeout: Option<Duration>,
-    /// The write timeout set on the socket (cached like `read_timeout`).
+    /// The read timeout set on the socket. It may be shorter than `read_timeout`: a read that
+    /// times out early is resumed until the real deadline, so switching between the command
+    /// and DATA timeouts costs no system call (issue 5: system calls per message).
+    socket_read_timeout: Option<Duration>,
+    /// The write timeout set on the socket (cached).
     write_timeout: Option<Duration>,
     /// Reading bulk data (DATA, BDAT): the buffer grows to `DATA_BUF` once a read fills it.
     bulk: bool,
@@ -145,6 +150,7 @@ impl Connection {
             wbuf: Vec::new(),
             discarding: false,
             read_timeout: None,
+            socket_read_timeout: None,
             write_timeout: None,
             bulk: false,
             enhanced: false,
@@ -169,16 +175,9 @@ impl Connection {
     }
 
     /// Sets only the read timeout, for message data: no reply is written while it is read,
-    /// so the write timeout stays the command timeout, and switching between DATA and
-    /// commands costs one system call each way instead of two (issue 5: syscalls per message).
+    /// so the write timeout stays the command timeout. No system call: `fill` applies it.
     pub(crate) fn set_data_read_timeout(&mut self, timeout: Duration) -> Result<()> {
-        let timeout = Some(timeout.max(Duration::from_millis(1)));
-        if self.read_timeout != timeout {
-            if let Some(tcp) = self.stream.tcp() {
-                tcp.set_read_timeout(timeout)?;
-            }
-            self.read_timeout = timeout;
-        }
+        self.read_timeout = Some(timeout.max(Duration::from_millis(1)));
         Ok(())
     }
 
@@ -194,10 +193,16 @@ impl Connection {
     /// Makes sure input is buffered: flushes pending replies first when it has to block
     /// (RFC 2920 §3.1), then reads. `ConnectionClosed` at end of stream.
     pub(crate) fn fill(&mut self) -> Result<()> {
+        self.fill_by(None)
+    }
+
+    /// `fill` that gives up at `deadline` (default: `read_timeout` from now).
+    fn fill_by(&mut self, deadline: Option<Instant>) -> Result<()> {
         if self.rpos < self.rlen {
             return Ok(());
         }
         self.flush()?;
+        let deadline = deadline.or_else(|| self.read_timeout.map(|t| Instant::now() + t));
         // The buffer grows only after a read filled it: a small message fits in the command
         // buffer, so no 64 KiB buffer is allocated and zeroed per message.
         let filled = self.rlen > 0 && self.rlen == self.rbuf.len();
@@ -209,17 +214,54 @@ impl Connection {
         } else if filled && self.rbuf.len() < grow_to {
             self.rbuf.resize(grow_to, 0);
         }
-        let n = loop {
-            match self.stream.read(&mut self.rbuf) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let n = self.read_by(deadline)?;
         if n == 0 {
             return Err(Error::ConnectionClosed);
         }
         self.rlen = n;
+        Ok(())
+    }
+
+    /// One read into the buffer, waiting until `deadline` at most. The socket keeps whatever
+    /// timeout it has when that is not much longer than the time left; an early timeout is
+    /// resumed with the rest of the time.
+    fn read_by(&mut self, deadline: Option<Instant>) -> Result<usize> {
+        loop {
+            if let Some(deadline) = deadline {
+                let left = deadline
+                    .checked_duration_since(Instant::now())
+                    .filter(|d| !d.is_zero())
+                    .ok_or(Error::Timeout)?;
+                // 50 ms of slack: a deadline recomputed a moment later must not cost a call.
+                let too_long = self
+                    .socket_read_timeout
+                    .is_none_or(|t| t > left + Duration::from_millis(50));
+                if too_long {
+                    self.set_socket_read_timeout(left)?;
+                }
+            }
+            match self.stream.read(&mut self.rbuf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if deadline.is_some()
+                        && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                {
+                    // The socket's timeout was shorter than the time left: wait out the rest
+                    // (with the full remainder, so an idle session wakes at most once more).
+                    self.socket_read_timeout = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn set_socket_read_timeout(&mut self, timeout: Duration) -> Result<()> {
+        let timeout = timeout.max(Duration::from_millis(1));
+        if let Some(tcp) = self.stream.tcp() {
+            tcp.set_read_timeout(Some(timeout))?;
+        }
+        self.socket_read_timeout = Some(timeout);
         Ok(())
     }
 
@@ -251,13 +293,12 @@ impl Connection {
         // The timeout bounds the whole line, not each read: a client trickling a byte at a time
         // must not hold the session forever (RFC 5321 §4.5.3.2.7 is a per-command timeout).
         let deadline = self.read_timeout.map(|t| Instant::now() + t);
-        let mut blocked = false;
         if self.discarding {
-            self.skip_past_newline(deadline, &mut blocked)?;
+            self.skip_past_newline(deadline)?;
         }
         let max_content = max.saturating_sub(2);
         loop {
-            self.fill_line(deadline, &mut blocked)?;
+            self.fill_by(deadline)?;
             let avail = &self.rbuf[self.rpos..self.rlen];
             match memchr(b'\n', avail) {
                 Some(i) => {
@@ -300,30 +341,10 @@ impl Connection {
         }
     }
 
-    /// `fill` within one line: the first wait gets the full timeout, later ones only what is
-    /// left until `deadline`.
-    fn fill_line(&mut self, deadline: Option<Instant>, blocked: &mut bool) -> Result<()> {
-        if self.rpos < self.rlen {
-            return Ok(());
-        }
-        if let (Some(deadline), true) = (deadline, *blocked) {
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-                .ok_or(Error::Timeout)?;
-            if let Some(tcp) = self.stream.tcp() {
-                tcp.set_read_timeout(Some(left))?;
-            }
-            // The next `set_read_timeout` restores the configured value.
-            self.read_timeout = None;
-        }
-        *blocked = true;
-        self.fill()
-    }
-
-    fn skip_past_newline(&mut self, deadline: Option<Instant>, blocked: &mut bool) -> Result<()> {
+    /// Skips the rest of an over-long line, within the line's `deadline`.
+    fn skip_past_newline(&mut self, deadline: Option<Instant>) -> Result<()> {
         loop {
-            self.fill_line(deadline, blocked)?;
+            self.fill_by(deadline)?;
             let avail = &self.rbuf[self.rpos..self.rlen];
             if let Some(i) = memchr(b'\n', avail) {
                 self.rpos += i + 1;
@@ -375,8 +396,9 @@ impl Connection {
         let Some(tcp) = self.stream.tcp() else {
             return Ok(false);
         };
-        tcp.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
-        self.read_timeout = None;
+        let wait = wait.max(Duration::from_millis(1));
+        tcp.set_read_timeout(Some(wait))?;
+        self.socket_read_timeout = Some(wait);
         let mut probe = [0u8; 1];
         match tcp.peek(&mut probe) {
             Ok(n) => Ok(n > 0),

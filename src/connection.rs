@@ -233,9 +233,10 @@ impl Connection {
                     .filter(|d| !d.is_zero())
                     .ok_or(Error::Timeout)?;
                 // 50 ms of slack: a deadline recomputed a moment later must not cost a call.
-                let too_long = self
-                    .socket_read_timeout
-                    .is_none_or(|t| t > left + Duration::from_millis(50));
+                let too_long = match self.socket_read_timeout {
+                    Some(t) => t > left + Duration::from_millis(50),
+                    None => true,
+                };
                 if too_long {
                     self.set_socket_read_timeout(left)?;
                 }
@@ -245,7 +246,10 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e)
                     if deadline.is_some()
-                        && matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
                 {
                     // The socket's timeout was shorter than the time left: wait out the rest
                     // (with the full remainder, so an idle session wakes at most once more).

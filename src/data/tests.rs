@@ -557,3 +557,82 @@ proptest! {
         prop_assert_eq!((outs[0].consumed, outs[0].done, outs[0].bare), (outs[2].consumed, outs[2].done, outs[2].bare));
     }
 }
+
+// The fast path (`same_length_run`) takes each line end where the last line's length puts it
+// and proves a stretch plain with one count of CR/LF-range bytes: an odd byte among lines of
+// one length must still decode exactly as the per-line rules say (RFC 5321 §2.3.8, §4.5.2,
+// §4.1.1.4).
+
+#[test]
+fn a_guessed_line_end_never_hides_an_odd_byte() {
+    // Each odd line has the length of "xyz\r\n", so the guess lands on its real LF.
+    for (odd, bare) in [
+        (&b"a\nb\r\n"[..], true),
+        (b"a\rb\r\n", true),
+        (b"\n.b\r\n", true),
+        (b"a\x0bb\r\n", false),
+        (b"\x0c..\r\n", false),
+    ] {
+        let wire = [&b"xyz\r\n".repeat(3)[..], odd, b"..y\r\nxyz\r\n.\r\n"].concat();
+        for policy in POLICIES {
+            let got = decode_all(policy, &wire);
+            assert!(got.done && got.bare == bare, "{policy:?} {odd:?}");
+            assert_eq!(got, model(policy, &wire), "{policy:?} {odd:?}");
+            assert_split_invariant(policy, &wire);
+        }
+    }
+}
+
+/// Many lines of one length (some dot-stuffed), with a few odd bytes spliced in anywhere,
+/// inserted or overwriting as many bytes (which keeps every line end where it was).
+fn uniform_lines() -> impl Strategy<Value = Vec<u8>> {
+    let odd = prop_oneof![
+        Just(&b"\r"[..]),
+        Just(&b"\n"[..]),
+        Just(&b"."[..]),
+        Just(&b"\x0b"[..]),
+        Just(&b"\r\n"[..]),
+        Just(&b".\r"[..]),
+        Just(&b"\r\n.\r\n"[..]),
+    ];
+    let odds = prop::collection::vec((any::<prop::sample::Index>(), odd, any::<bool>()), 0..4);
+    (1usize..90, 1usize..150, 0usize..5, odds).prop_map(|(len, lines, dots, odds)| {
+        let mut wire = Vec::new();
+        for n in 0..lines {
+            if dots > 0 && n % dots == 0 {
+                wire.push(b'.');
+            }
+            wire.extend((0..len).map(|k| b'a' + ((k + n) % 26) as u8));
+            wire.extend_from_slice(b"\r\n");
+        }
+        for (at, bytes, overwrite) in odds {
+            let at = at.index(wire.len() + 1);
+            let to = if overwrite {
+                wire.len().min(at + bytes.len())
+            } else {
+                at
+            };
+            wire.splice(at..to, bytes.iter().copied());
+        }
+        wire.extend_from_slice(b".\r\n");
+        wire
+    })
+}
+
+proptest! {
+    #[test]
+    fn uniform_lines_decode_like_the_model(
+        wire in uniform_lines(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
+        cuts.sort_unstable();
+        for policy in POLICIES {
+            let (whole, whole_dec) = decode_cuts(policy, &wire, &[]);
+            prop_assert_eq!(&whole, &model(policy, &wire), "{:?}", policy);
+            let (split, split_dec) = decode_cuts(policy, &wire, &cuts);
+            prop_assert_eq!(&split, &whole);
+            prop_assert_eq!(split_dec, whole_dec);
+        }
+    }
+}

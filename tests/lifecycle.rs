@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -120,21 +120,6 @@ fn start_on_an_address_in_use_fails_with_bind() {
 
 // --- Connection limits (Indy's MaxConnections; issue 3 per-IP limit; RFC 5321 §3.1 421) ---
 
-fn client_from(stream: TcpStream) -> Client {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .set_write_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let writer = stream.try_clone().unwrap();
-    Client {
-        reader: BufReader::new(stream),
-        writer,
-        greeting: (0, String::new()),
-    }
-}
-
 /// Connects from `src` (any 127/8 address works on Linux loopback) and returns the first line.
 fn connect_from(src: IpAddr, to: SocketAddr) -> (Client, String) {
     use socket2::{Domain, Socket, Type};
@@ -145,7 +130,7 @@ fn connect_from(src: IpAddr, to: SocketAddr) -> (Client, String) {
     socket
         .connect_timeout(&to.into(), Duration::from_secs(5))
         .expect("connect");
-    let mut c = client_from(socket.into());
+    let mut c = Client::from_stream(socket.into());
     let line = c.read_line();
     (c, line)
 }

@@ -95,6 +95,11 @@ impl Client {
     /// Connects without reading anything.
     pub fn connect_silent(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        Client::from_stream(stream)
+    }
+
+    /// Wraps a connected stream (10 s timeouts), reading nothing.
+    pub fn from_stream(stream: TcpStream) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();

@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{start, Client, TestServer};
+use common::{read_reply_from, start, Client, TestServer};
 use indy_smtp::{Error, Reply, SmtpServer, TlsInfo};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -63,28 +63,6 @@ fn lettre_message(subject: &str) -> Message {
         .unwrap()
 }
 
-/// Reads one SMTP reply (code, text lines joined by '\n') from any buffered reader.
-fn read_reply(r: &mut impl BufRead) -> (u16, String) {
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        let n = r.read_line(&mut line).expect("read reply");
-        assert!(
-            n > 0,
-            "connection closed while waiting for a reply (got {lines:?})"
-        );
-        assert!(
-            line.ends_with("\r\n"),
-            "reply line not CRLF-terminated: {line:?}"
-        );
-        let code: u16 = line[..3].parse().expect("reply code");
-        lines.push(line[4..line.len() - 2].to_string());
-        if line.as_bytes()[3] == b' ' {
-            return (code, lines.join("\n"));
-        }
-    }
-}
-
 /// A raw SMTP client inside TLS.
 struct TlsClient {
     io: BufReader<StreamOwned<ClientConnection, TcpStream>>,
@@ -132,7 +110,7 @@ impl TlsClient {
     }
 
     fn read_reply(&mut self) -> (u16, String) {
-        read_reply(&mut self.io)
+        read_reply_from(&mut self.io)
     }
 
     fn cmd(&mut self, line: &str) -> (u16, String) {

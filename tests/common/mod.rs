@@ -122,31 +122,7 @@ impl Client {
     /// Reads one reply: the code and the text lines joined by '\n' (code and separator
     /// stripped from each line). Panics on timeout or a malformed line.
     pub fn read_reply(&mut self) -> (u16, String) {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            let n = self.reader.read_line(&mut line).expect("read reply");
-            assert!(
-                n > 0,
-                "connection closed while waiting for a reply (got {lines:?})"
-            );
-            assert!(
-                line.ends_with("\r\n"),
-                "reply line not CRLF-terminated: {line:?}"
-            );
-            let code: u16 = line[..3].parse().expect("reply code");
-            let sep = line.as_bytes()[3];
-            lines.push((code, line[4..line.len() - 2].to_string()));
-            if sep == b' ' {
-                let text = lines
-                    .iter()
-                    .map(|(_, t)| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                return (code, text);
-            }
-            assert_eq!(sep, b'-', "bad reply separator in {line:?}");
-        }
+        read_reply_from(&mut self.reader)
     }
 
     /// Reads one reply line as raw text including CRLF (for byte-exact checks).
@@ -288,4 +264,29 @@ pub fn converse(c: &mut Client, script: &str) {
         }
     }
     check(c, &mut want, &last_sent);
+}
+
+/// Reads one SMTP reply from any buffered reader (plain or TLS): the code and the text lines
+/// joined by '\n'. Panics on timeout, a closed connection or a malformed line.
+pub fn read_reply_from(r: &mut impl BufRead) -> (u16, String) {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).expect("read reply");
+        assert!(
+            n > 0,
+            "connection closed while waiting for a reply (got {lines:?})"
+        );
+        assert!(
+            line.ends_with("\r\n"),
+            "reply line not CRLF-terminated: {line:?}"
+        );
+        let code: u16 = line[..3].parse().expect("reply code");
+        let sep = line.as_bytes()[3];
+        lines.push(line[4..line.len() - 2].to_string());
+        if sep == b' ' {
+            return (code, lines.join("\n"));
+        }
+        assert_eq!(sep, b'-', "bad reply separator in {line:?}");
+    }
 }

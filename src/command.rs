@@ -100,7 +100,9 @@ pub type CommandHandler = Arc<dyn Fn(&mut Context<'_>, &Command) -> Result<()> +
 /// ```
 #[derive(Clone)]
 pub struct CommandHandlers {
-    table: Vec<(String, CommandHandler)>,
+    /// Verb, handler, and whether the handler is the built-in one put there by `smtp()`
+    /// (the session loop lets only that one leave DATA's message for later, see `Context`).
+    table: Vec<(String, CommandHandler, bool)>,
 }
 
 impl CommandHandlers {
@@ -116,7 +118,7 @@ impl CommandHandlers {
         let mut h = CommandHandlers::empty();
         for verb in crate::verbs::BUILTIN_VERBS {
             if let Some(handler) = Self::builtin(verb) {
-                h.table.push((verb.to_string(), handler));
+                h.table.push((verb.to_string(), handler, true));
             }
         }
         h
@@ -138,16 +140,19 @@ impl CommandHandlers {
     /// [`add`](Self::add) for a handler that is already shared.
     pub fn add_arc(&mut self, verb: &str, handler: CommandHandler) {
         let verb = verb.to_ascii_uppercase();
-        match self.table.iter_mut().find(|(v, _)| *v == verb) {
-            Some(entry) => entry.1 = handler,
-            None => self.table.push((verb, handler)),
+        match self.table.iter_mut().find(|(v, _, _)| *v == verb) {
+            Some(entry) => {
+                entry.1 = handler;
+                entry.2 = false;
+            }
+            None => self.table.push((verb, handler, false)),
         }
     }
 
     /// Removes a verb; it is then answered as unknown. Returns whether it was there.
     pub fn remove(&mut self, verb: &str) -> bool {
         let before = self.table.len();
-        self.table.retain(|(v, _)| !v.eq_ignore_ascii_case(verb));
+        self.table.retain(|(v, _, _)| !v.eq_ignore_ascii_case(verb));
         self.table.len() != before
     }
 
@@ -158,15 +163,20 @@ impl CommandHandlers {
 
     /// The handler of a verb (case-insensitive).
     pub fn get(&self, verb: &str) -> Option<&CommandHandler> {
+        self.lookup(verb).map(|(h, _)| h)
+    }
+
+    /// The handler of a verb and whether it is the untouched built-in one.
+    pub(crate) fn lookup(&self, verb: &str) -> Option<(&CommandHandler, bool)> {
         self.table
             .iter()
-            .find(|(v, _)| v.eq_ignore_ascii_case(verb))
-            .map(|(_, h)| h)
+            .find(|(v, _, _)| v.eq_ignore_ascii_case(verb))
+            .map(|(_, h, builtin)| (h, *builtin))
     }
 
     /// The verbs, in registration order.
     pub fn verbs(&self) -> impl Iterator<Item = &str> {
-        self.table.iter().map(|(v, _)| v.as_str())
+        self.table.iter().map(|(v, _, _)| v.as_str())
     }
 }
 

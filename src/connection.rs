@@ -241,6 +241,14 @@ impl Connection {
                     self.set_socket_read_timeout(left)?;
                 }
             }
+            if crate::parking::holds_role() {
+                // This thread serves the parked sessions: before it blocks on one client, the
+                // role passes to another thread.
+                if let Some(n) = self.read_now()? {
+                    return Ok(n);
+                }
+                crate::parking::before_blocking();
+            }
             match self.stream.read(&mut self.rbuf) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -257,6 +265,32 @@ impl Connection {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// A read that does not wait: `None` when nothing has arrived (or for TLS, whose reads
+    /// may need several socket reads).
+    fn read_now(&mut self) -> Result<Option<usize>> {
+        match &self.stream {
+            Stream::Plain(tcp) => {
+                crate::parking::recv_now(&tcp.0, &mut self.rbuf).map_err(Error::Io)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether the session may wait for its next input parked: nothing is buffered here or
+    /// inside a TLS layer (plain TCP only: rustls may hold received records the socket no
+    /// longer shows), and no over-long line is being skipped.
+    pub(crate) fn can_park(&self) -> bool {
+        matches!(self.stream, Stream::Plain(_)) && self.rpos == self.rlen && !self.discarding
+    }
+
+    /// The plain socket, for parking.
+    pub(crate) fn plain_socket(&self) -> Option<&Arc<TcpStream>> {
+        match &self.stream {
+            Stream::Plain(tcp) => Some(&tcp.0),
+            _ => None,
         }
     }
 
@@ -293,10 +327,21 @@ impl Connection {
     /// line end are kept (RFC 5321 §4.5.3.1.4); a longer line is reported as soon as the
     /// limit is passed, and its remainder is skipped on the next call without being stored.
     pub(crate) fn read_line(&mut self, max: usize, out: &mut Vec<u8>) -> Result<LineStatus> {
+        self.read_line_since(max, out, Instant::now())
+    }
+
+    /// [`read_line`](Self::read_line) for a wait that began at `started` (when the session
+    /// was parked, say): the read timeout counts from then.
+    pub(crate) fn read_line_since(
+        &mut self,
+        max: usize,
+        out: &mut Vec<u8>,
+        started: Instant,
+    ) -> Result<LineStatus> {
         out.clear();
         // The timeout bounds the whole line, not each read: a client trickling a byte at a time
         // must not hold the session forever (RFC 5321 §4.5.3.2.7 is a per-command timeout).
-        let deadline = self.read_timeout.map(|t| Instant::now() + t);
+        let deadline = self.read_timeout.map(|t| started + t);
         if self.discarding {
             self.skip_past_newline(deadline)?;
         }
@@ -371,6 +416,17 @@ impl Connection {
     }
 
     pub(crate) fn flush(&mut self) -> Result<()> {
+        if !self.wbuf.is_empty() && crate::parking::holds_role() {
+            // A client that does not read its replies must not stall the parked sessions:
+            // what the socket cannot take at once goes out after the poller role passed on.
+            if let Stream::Plain(tcp) = &self.stream {
+                let sent = crate::parking::send_now(&tcp.0, &self.wbuf).map_err(Error::Io)?;
+                self.wbuf.drain(..sent);
+                if !self.wbuf.is_empty() {
+                    crate::parking::before_blocking();
+                }
+            }
+        }
         if !self.wbuf.is_empty() {
             let result = self.stream.write_all(&self.wbuf);
             self.wbuf.clear();

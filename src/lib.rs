@@ -34,6 +34,7 @@ mod listener;
 pub mod maildir;
 pub mod message;
 mod messages;
+mod parking;
 mod raw;
 pub mod reply;
 mod server;

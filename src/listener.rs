@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{Error, Result};
+use crate::parking::{self, Parking};
 use crate::reply::{fill_template, Reply};
 use crate::server::{Shared, SmtpServer};
 use crate::session;
@@ -24,8 +25,8 @@ pub(crate) struct SessionSlot {
     pub(crate) idle: Arc<AtomicBool>,
 }
 
-/// A session waiting for a thread.
-type Job = Box<dyn FnOnce() + Send>;
+/// A session (or the poller role) waiting for a thread.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// Parked session threads (Indy's `TIdThreadMgrPool`): a rendezvous channel, so a job is
 /// handed over only to a thread already waiting; otherwise a new thread is started.
@@ -53,9 +54,10 @@ impl Default for Pool {
 }
 
 /// Run-time state shared by the listeners and sessions.
-#[derive(Default)]
 pub(crate) struct Runtime {
     pool: Pool,
+    /// Idle sessions waiting without a thread; `None` when parking is off or unsupported.
+    pub(crate) parking: Option<Parking>,
     stopping: AtomicBool,
     next_id: AtomicU64,
     active: AtomicUsize,
@@ -65,6 +67,26 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
+    pub(crate) fn new(park_idle_sessions: bool) -> Runtime {
+        let parking = if park_idle_sessions {
+            Parking::new()
+                .map_err(|e| log::warn!("idle sessions keep their threads: {e}"))
+                .ok()
+        } else {
+            None
+        };
+        Runtime {
+            pool: Pool::default(),
+            parking,
+            stopping: AtomicBool::default(),
+            next_id: AtomicU64::default(),
+            active: AtomicUsize::default(),
+            sessions: Mutex::default(),
+            per_ip: Mutex::default(),
+            threads: Mutex::default(),
+        }
+    }
+
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
@@ -104,6 +126,7 @@ pub(crate) fn start(config: SmtpServer) -> Result<ServerHandle> {
         sockets.push((bind(addr, backlog)?, tls));
     }
     let shared = Shared::new(config);
+    parking::start(&shared)?;
     let mut addrs = Vec::new();
     let mut listeners = Vec::new();
     for (socket, tls) in sockets {
@@ -201,28 +224,31 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
     rt.active.fetch_add(1, Ordering::SeqCst);
     let session_shared = Arc::clone(shared);
     let job: Job = Box::new(move || {
-        session::run(&session_shared, tcp, peer, id, implicit_tls, &idle);
-        leave(&session_shared, id, peer.ip());
+        session::run(&session_shared, tcp, peer, id, implicit_tls, idle);
     });
+    if let Err(e) = dispatch(shared, job) {
+        log::error!("cannot start a session thread: {e}");
+        let slot = rt.sessions.lock().remove(&id);
+        leave(shared, id, peer.ip());
+        if let Some(slot) = slot {
+            refuse(shared, &slot.socket, peer, "no thread");
+        }
+    }
+}
+
+/// Runs `job` on a parked pool thread, or on a new one when none is waiting.
+pub(crate) fn dispatch(shared: &Arc<Shared>, job: Job) -> std::io::Result<()> {
+    let rt = &shared.runtime;
     let job = match rt.pool.jobs.try_send(job) {
-        Ok(()) => return,
+        Ok(()) => return Ok(()),
         Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
     };
     let worker_shared = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .stack_size(config.thread_stack_size)
-        .spawn(move || worker(&worker_shared, job));
-    match spawned {
-        Ok(handle) => remember(rt, handle),
-        Err(e) => {
-            log::error!("cannot start a session thread: {e}");
-            let slot = rt.sessions.lock().remove(&id);
-            leave(shared, id, peer.ip());
-            if let Some(slot) = slot {
-                refuse(shared, &slot.socket, peer, "no thread");
-            }
-        }
-    }
+    let handle = thread::Builder::new()
+        .stack_size(shared.config.thread_stack_size)
+        .spawn(move || worker(&worker_shared, job))?;
+    remember(rt, handle);
+    Ok(())
 }
 
 /// Runs a session, then waits parked for the next one while the pool has room.
@@ -248,7 +274,8 @@ fn worker(shared: &Shared, first: Job) {
     }
 }
 
-fn leave(shared: &Shared, id: u64, ip: IpAddr) {
+/// Takes an ended session off the registry and the connection counts.
+pub(crate) fn leave(shared: &Shared, id: u64, ip: IpAddr) {
     let rt = &shared.runtime;
     rt.sessions.lock().remove(&id);
     let mut per_ip = rt.per_ip.lock();
@@ -263,7 +290,7 @@ fn leave(shared: &Shared, id: u64, ip: IpAddr) {
 
 /// Keeps the join handles, dropping finished ones now and then (amortised: only when the
 /// list doubled since the last sweep).
-fn remember(rt: &Runtime, handle: JoinHandle<()>) {
+pub(crate) fn remember(rt: &Runtime, handle: JoinHandle<()>) {
     let mut threads = rt.threads.lock();
     threads.push(handle);
     if threads.len() >= 64 && threads.len().is_power_of_two() {
@@ -336,6 +363,16 @@ impl ServerHandle {
                 rt.active()
             );
             self.interrupt_sessions(|_| true, Shutdown::Both);
+            // Closed sockets wake parked sessions; give the poller a moment to end them.
+            let grace = Instant::now() + Duration::from_secs(1);
+            while rt.active() > 0 && Instant::now() < grace {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+        if let Some(parking) = &rt.parking {
+            for session in parking.close() {
+                session::abandon(&self.shared, session);
+            }
         }
         rt.pool.stop.lock().take();
         let threads: Vec<_> = rt.threads.lock().drain(..).collect();

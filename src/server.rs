@@ -78,6 +78,12 @@ pub struct SmtpServer {
     /// `TIdThreadMgrPool.PoolSize`), so a connection does not pay for a thread start; 0 = a new
     /// thread for every connection. 32.
     pub thread_pool_size: usize,
+    /// Idle sessions give their thread back while they wait for the client (Linux, plain
+    /// TCP): the socket waits in an epoll set and one thread serves whichever session is
+    /// ready, so an idle connection costs no thread and a busy server no wake-up per command.
+    /// Handlers still run on pool threads and may block: a session that blocks gets a thread of
+    /// its own again. Off = Indy's model, one thread per connection for its whole life. `true`.
+    pub park_idle_sessions: bool,
     /// The listen(2) backlog, so a burst of connects is not dropped (the kernel caps it at
     /// `net.core.somaxconn`). 4096.
     pub listen_backlog: i32,
@@ -163,6 +169,7 @@ impl SmtpServer {
             bare_newline_policy: BareNewlinePolicy::Normalize,
             thread_stack_size: 128 * 1024,
             thread_pool_size: 32,
+            park_idle_sessions: true,
             listen_backlog: 4096,
             stop_timeout: Duration::from_secs(30),
             #[cfg(feature = "tls")]
@@ -269,9 +276,10 @@ impl Shared {
     pub(crate) fn new(config: SmtpServer) -> Arc<Shared> {
         #[cfg(feature = "tls")]
         let tls = config.tls.clone().map(crate::tls::TlsAcceptor::new);
+        let runtime = listener::Runtime::new(config.park_idle_sessions);
         Arc::new(Shared {
             config,
-            runtime: listener::Runtime::default(),
+            runtime,
             #[cfg(feature = "tls")]
             tls,
         })

@@ -5,6 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::command::{parse_command_line, Command};
 use crate::connection::{Connection, LineStatus};
@@ -12,7 +13,7 @@ use crate::data::BareNewlinePolicy;
 use crate::error::{Error, Result};
 use crate::reply::{fill_template, Reply};
 use crate::server::Shared;
-use crate::thread::{Context, SmtpServerThread};
+use crate::thread::{Context, Pending, SmtpServerThread};
 
 /// How the loop goes on after a line.
 enum Flow {
@@ -20,46 +21,128 @@ enum Flow {
     Close,
 }
 
+/// Why `serve` returned.
+enum Next {
+    /// Waiting for input with nothing buffered: park the session.
+    Park,
+    /// The session is over.
+    Close,
+}
+
+/// A client session between its connect and its disconnect: what a parked session keeps.
+pub(crate) struct Session {
+    conn: Connection,
+    thread: SmtpServerThread,
+    line: Vec<u8>,
+    /// Between transactions (the registry's view, for a graceful stop).
+    idle: Arc<AtomicBool>,
+    pending: Option<Pending>,
+    /// When the session began waiting parked: the wait counts against its timeout.
+    parked_at: Option<Instant>,
+    /// May be parked (not after a failed attempt: it then keeps its thread).
+    may_park: bool,
+    /// Its socket is in the epoll set.
+    pub(crate) registered: bool,
+}
+
+impl Session {
+    pub(crate) fn id(&self) -> u64 {
+        self.thread.session_id
+    }
+
+    pub(crate) fn socket(&self) -> Option<Arc<TcpStream>> {
+        self.conn.plain_socket().cloned()
+    }
+}
+
+/// Serves a new connection: greeting first, then commands, parked whenever it is idle.
 pub(crate) fn run(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     tcp: Arc<TcpStream>,
     peer: SocketAddr,
     id: u64,
     implicit_tls: bool,
-    idle: &AtomicBool,
+    idle: Arc<AtomicBool>,
 ) {
     let local = tcp.local_addr().unwrap_or(peer);
-    let mut conn = Connection::new(tcp);
-    let mut thread = SmtpServerThread::new(peer, local, id);
+    let mut session = Box::new(Session {
+        conn: Connection::new(tcp),
+        thread: SmtpServerThread::new(peer, local, id),
+        line: Vec::new(),
+        idle,
+        pending: None,
+        parked_at: None,
+        may_park: shared.runtime.parking.is_some(),
+        registered: false,
+    });
     log::info!("session {id}: connect from {peer}");
-    let result = serve(shared, &mut conn, &mut thread, implicit_tls, idle);
+    match open(shared, &mut session, implicit_tls) {
+        Ok(Flow::Continue) => resume(shared, session),
+        Ok(Flow::Close) => finish(shared, session, Ok(())),
+        Err(e) => finish(shared, session, Err(e)),
+    }
+}
+
+/// Serves a session until it parks or ends (called again for a parked session that woke).
+pub(crate) fn resume(shared: &Arc<Shared>, mut session: Box<Session>) {
+    loop {
+        match serve(shared, &mut session) {
+            Ok(Next::Park) => {
+                let timeout = match session.pending {
+                    Some(Pending::DataBody) => shared.config.limits.data_timeout,
+                    None => shared.config.limits.command_timeout,
+                };
+                let since = session.parked_at.unwrap_or_else(Instant::now);
+                let Some(parking) = &shared.runtime.parking else {
+                    session.may_park = false;
+                    continue;
+                };
+                match parking.park(session, since + timeout) {
+                    Ok(()) => return,
+                    Err(back) => {
+                        session = back;
+                        session.may_park = false;
+                    }
+                }
+            }
+            Ok(Next::Close) => return finish(shared, session, Ok(())),
+            Err(e) => return finish(shared, session, Err(e)),
+        }
+    }
+}
+
+/// Ends a parked session whose wait timed out (RFC 5321 §4.5.3.2: 421 4.4.2).
+pub(crate) fn expire(shared: &Arc<Shared>, session: Box<Session>) {
+    finish(shared, session, Err(Error::Timeout));
+}
+
+/// Ends a session the server is dropping on stop.
+pub(crate) fn abandon(shared: &Arc<Shared>, session: Box<Session>) {
+    finish(shared, session, Err(Error::ConnectionClosed));
+}
+
+/// The end of every session: the closing reply its end calls for, the close, the event.
+fn finish(shared: &Arc<Shared>, mut session: Box<Session>, result: Result<()>) {
+    let id = session.id();
+    let conn = &mut session.conn;
     match &result {
         Ok(()) | Err(Error::ConnectionClosed) => {}
         Err(Error::Timeout) => {
-            let _ = send_closing(
-                shared,
-                &mut conn,
-                421,
-                "4.4.2",
-                &shared.config.messages.timeout,
-            );
+            let _ = send_closing(shared, conn, 421, "4.4.2", &shared.config.messages.timeout);
         }
         Err(e) => log::warn!("session {id}: {e}"),
     }
     if shared.runtime.stopping() && !matches!(result, Ok(()) | Err(Error::Timeout)) {
-        let _ = send_closing(
-            shared,
-            &mut conn,
-            421,
-            "4.3.2",
-            &shared.config.messages.shutting_down,
-        );
+        let m = &shared.config.messages.shutting_down;
+        let _ = send_closing(shared, conn, 421, "4.3.2", m);
     }
     conn.close();
+    let thread = &session.thread;
     if let Some(on_disconnect) = &shared.config.on_disconnect {
-        guarded(shared, &thread, "on_disconnect", || on_disconnect(&thread));
+        guarded(thread, "on_disconnect", || on_disconnect(thread));
     }
-    log::info!("session {id}: disconnect from {peer}");
+    log::info!("session {id}: disconnect from {}", thread.peer_addr);
+    crate::listener::leave(shared, id, thread.peer_addr.ip());
 }
 
 fn send_closing(
@@ -74,14 +157,10 @@ fn send_closing(
     conn.flush()
 }
 
-fn serve(
-    shared: &Shared,
-    conn: &mut Connection,
-    thread: &mut SmtpServerThread,
-    implicit_tls: bool,
-    idle: &AtomicBool,
-) -> Result<()> {
+/// The start of a session: implicit TLS, `on_connect`, the early-talker check, the 220.
+fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Flow> {
     let config = &shared.config;
+    let (conn, thread) = (&mut session.conn, &mut session.thread);
     if implicit_tls {
         crate::verbs::session::start_tls_now(shared, conn, thread)?;
     }
@@ -91,11 +170,13 @@ fn serve(
             Ok(Ok(())) => {}
             Ok(Err(reply)) => {
                 conn.reply(&reply)?;
-                return conn.flush();
+                conn.flush()?;
+                return Ok(Flow::Close);
             }
             Err(panic) => {
                 report_panic(shared, thread, &panic_text(&panic));
-                return send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error);
+                send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
+                return Ok(Flow::Close);
             }
         }
     }
@@ -110,49 +191,98 @@ fn serve(
                 "5.5.0 Protocol error: client talked before the greeting",
             );
             conn.reply(&reply)?;
-            return conn.flush();
+            conn.flush()?;
+            return Ok(Flow::Close);
         }
     }
     let welcome = fill_template(&config.messages.greeting.welcome, "", &config.hostname);
     conn.reply(&Reply::new(220, welcome))?;
-    let mut line = Vec::new();
+    Ok(Flow::Continue)
+}
+
+/// The command loop: runs until the session must wait with nothing buffered (`Park`, when
+/// parking is possible) or ends.
+fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
+    let config = &shared.config;
+    let may_park = session.may_park;
+    let Session {
+        conn,
+        thread,
+        line,
+        idle,
+        pending,
+        parked_at,
+        ..
+    } = session;
     loop {
-        let between_transactions = thread.from.is_none() && thread.bdat.is_none();
+        let between_transactions =
+            thread.from.is_none() && thread.bdat.is_none() && pending.is_none();
         idle.store(between_transactions, Ordering::SeqCst);
         if between_transactions && shared.runtime.stopping() {
-            return send_closing(shared, conn, 421, "4.3.2", &config.messages.shutting_down);
+            send_closing(shared, conn, 421, "4.3.2", &config.messages.shutting_down)?;
+            return Ok(Next::Close);
         }
-        conn.set_read_timeout(config.limits.command_timeout)?;
-        let status = conn.read_line(config.limits.max_line_length, &mut line)?;
-        idle.store(false, Ordering::SeqCst);
+        // `parked_at` set: the session was just woken, its input is on the socket.
+        if may_park && parked_at.is_none() && conn.can_park() {
+            // RFC 2920 §3.1: every reply is out before the server waits.
+            conn.flush()?;
+            *parked_at = Some(Instant::now());
+            return Ok(Next::Park);
+        }
+        let waited_since = parked_at.take().unwrap_or_else(Instant::now);
         let replies_before = conn.replies;
-        let flow = match status {
-            LineStatus::TooLong => {
-                let m = &config.messages.line_too_long;
-                conn.reply(&Reply::new(500, m.clone()).with_enhanced("5.5.6"))?;
-                Flow::Continue
-            }
-            LineStatus::Line { bare_lf: true }
-                if config.bare_newline_policy == BareNewlinePolicy::Reject =>
-            {
-                conn.reply(
-                    &Reply::new(500, "Bare LF in command line is not allowed")
-                        .with_enhanced("5.5.2"),
-                )?;
-                Flow::Continue
-            }
-            LineStatus::Line { .. } => dispatch(shared, conn, thread, &line)?,
+        let flow = if let Some(Pending::DataBody) = pending.take() {
+            idle.store(false, Ordering::SeqCst);
+            let (flow, _) = run_handler(shared, conn, thread, "DATA", false, |ctx| {
+                crate::verbs::data::data_body(ctx)
+            })?;
+            flow
+        } else {
+            conn.set_read_timeout(config.limits.command_timeout)?;
+            let status = conn.read_line_since(config.limits.max_line_length, line, waited_since)?;
+            idle.store(false, Ordering::SeqCst);
+            let (flow, next) = handle_line(shared, conn, thread, status, line)?;
+            *pending = next;
+            flow
         };
         if conn.replies > replies_before && is_error_reply(conn.last_code) {
             thread.bad_commands += 1;
             if thread.bad_commands >= config.limits.max_bad_commands {
                 log::warn!("session {}: too many bad commands", thread.session_id);
-                return send_closing(shared, conn, 421, "4.7.0", &config.messages.too_many_errors);
+                send_closing(shared, conn, 421, "4.7.0", &config.messages.too_many_errors)?;
+                return Ok(Next::Close);
             }
         }
         if let Flow::Close = flow {
-            return conn.flush();
+            conn.flush()?;
+            return Ok(Next::Close);
         }
+    }
+}
+
+fn handle_line(
+    shared: &Shared,
+    conn: &mut Connection,
+    thread: &mut SmtpServerThread,
+    status: LineStatus,
+    line: &[u8],
+) -> Result<(Flow, Option<Pending>)> {
+    let config = &shared.config;
+    match status {
+        LineStatus::TooLong => {
+            let m = &config.messages.line_too_long;
+            conn.reply(&Reply::new(500, m.clone()).with_enhanced("5.5.6"))?;
+            Ok((Flow::Continue, None))
+        }
+        LineStatus::Line { bare_lf: true }
+            if config.bare_newline_policy == BareNewlinePolicy::Reject =>
+        {
+            conn.reply(
+                &Reply::new(500, "Bare LF in command line is not allowed").with_enhanced("5.5.2"),
+            )?;
+            Ok((Flow::Continue, None))
+        }
+        LineStatus::Line { .. } => dispatch(shared, conn, thread, line),
     }
 }
 
@@ -166,14 +296,14 @@ fn dispatch(
     conn: &mut Connection,
     thread: &mut SmtpServerThread,
     line: &[u8],
-) -> Result<Flow> {
+) -> Result<(Flow, Option<Pending>)> {
     let config = &shared.config;
     let command = match parse_command_line(line) {
         Ok(command) => command,
         Err(e) => {
             let reply = Reply::new(500, format!("Syntax error: {e}")).with_enhanced("5.5.2");
             conn.reply(&reply)?;
-            return Ok(Flow::Continue);
+            return Ok((Flow::Continue, None));
         }
     };
     if is_http_request(&command) {
@@ -184,34 +314,57 @@ fn dispatch(
         // The status code goes through with_enhanced: written into the text it was doubled
         // after EHLO ("421 4.0.0 4.7.0 ...") and sent before EHLO (RFC 2034 §3).
         conn.reply(&Reply::new(421, "HTTP requests are not accepted here").with_enhanced("4.7.0"))?;
-        return Ok(Flow::Close);
+        return Ok((Flow::Close, None));
     }
-    let handler = if config.command_handlers_enabled {
-        config.command_handlers.get(&command.verb)
+    let entry = if config.command_handlers_enabled {
+        config.command_handlers.lookup(&command.verb)
     } else {
         None
     };
+    let builtin = entry.is_some_and(|(_, builtin)| builtin);
+    run_handler(
+        shared,
+        conn,
+        thread,
+        &command.verb,
+        builtin,
+        |ctx| match entry {
+            Some((handler, _)) => handler(ctx, &command),
+            None => no_command_handler(ctx, &command),
+        },
+    )
+}
+
+/// Runs a handler with its panic contained, and makes sure the client gets an answer.
+/// `may_defer`: the handler is the built-in one and may leave work for the loop.
+fn run_handler(
+    shared: &Shared,
+    conn: &mut Connection,
+    thread: &mut SmtpServerThread,
+    verb: &str,
+    may_defer: bool,
+    handler: impl FnOnce(&mut Context<'_>) -> Result<()>,
+) -> Result<(Flow, Option<Pending>)> {
+    let config = &shared.config;
     let replies_before = conn.replies;
     let mut ctx = Context::new(thread, shared, conn);
-    let outcome = catch_unwind(AssertUnwindSafe(|| match handler {
-        Some(handler) => handler(&mut ctx, &command),
-        None => no_command_handler(&mut ctx, &command),
-    }));
-    let close = ctx.close;
+    ctx.may_defer = may_defer;
+    let outcome = catch_unwind(AssertUnwindSafe(|| handler(&mut ctx)));
+    let (close, pending) = (ctx.close, ctx.pending);
     match outcome {
         Ok(Ok(())) => {
             if conn.replies == replies_before {
                 // Indy 9 left the client waiting when a user handler wrote nothing.
                 log::warn!(
-                    "session {}: handler for {} sent no reply",
-                    thread.session_id,
-                    command.verb
+                    "session {}: handler for {verb} sent no reply",
+                    thread.session_id
                 );
                 let reply =
                     Reply::new(451, config.messages.local_error.clone()).with_enhanced("4.3.0");
                 conn.reply(&reply)?;
             }
-            Ok(if close { Flow::Close } else { Flow::Continue })
+            let flow = if close { Flow::Close } else { Flow::Continue };
+            Ok((flow, pending))
         }
         Ok(Err(e)) => Err(e),
         Err(panic) => {
@@ -219,12 +372,12 @@ fn dispatch(
             if conn.in_data {
                 // The client is mid-message: its remaining bytes cannot be told from commands.
                 send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
-                return Ok(Flow::Close);
+                return Ok((Flow::Close, None));
             }
             thread.reset_transaction();
             let reply = Reply::new(451, config.messages.local_error.clone()).with_enhanced("4.3.0");
             conn.reply(&reply)?;
-            Ok(Flow::Continue)
+            Ok((Flow::Continue, None))
         }
     }
 }
@@ -262,14 +415,12 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 fn report_panic(shared: &Shared, thread: &SmtpServerThread, text: &str) {
     log::error!("session {}: handler panicked: {text}", thread.session_id);
     if let Some(on_exception) = &shared.config.on_exception {
-        guarded(shared, thread, "on_exception", || {
-            on_exception(thread, text)
-        });
+        guarded(thread, "on_exception", || on_exception(thread, text));
     }
 }
 
 /// Runs an event whose panic must not take the session thread down with it.
-fn guarded(_shared: &Shared, thread: &SmtpServerThread, what: &str, f: impl FnOnce()) {
+fn guarded(thread: &SmtpServerThread, what: &str, f: impl FnOnce()) {
     if catch_unwind(AssertUnwindSafe(f)).is_err() {
         log::error!("session {}: {what} panicked", thread.session_id);
     }

@@ -167,6 +167,19 @@ pub struct Context<'a> {
     pub(crate) shared: &'a Shared,
     pub(crate) conn: &'a mut Connection,
     pub(crate) close: bool,
+    /// The session loop called the untouched built-in handler: DATA may answer 354 and leave
+    /// the message for the loop to read once it arrives, so the session can be parked while
+    /// the client waits for the 354 (a handler wrapping the built-in one gets it done inline).
+    pub(crate) may_defer: bool,
+    /// What the loop must do before reading the next command line.
+    pub(crate) pending: Option<Pending>,
+}
+
+/// Work a handler left for the session loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pending {
+    /// DATA was answered 354; the message comes next (RFC 5321 §4.1.1.4).
+    DataBody,
 }
 
 impl<'a> Context<'a> {
@@ -180,6 +193,8 @@ impl<'a> Context<'a> {
             shared,
             conn,
             close: false,
+            may_defer: false,
+            pending: None,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::message::Message;
 use crate::raw::{DataLimits, DataReader, DataStatus, RawStream, Spool};
 use crate::reply::{fill_template, Reply};
 use crate::server::SmtpServer;
-use crate::thread::{BdatState, Context, SmtpServerThread};
+use crate::thread::{BdatState, Context, Pending, SmtpServerThread};
 use crate::verbs::{refuse_params, sequence_error, syntax_error};
 
 /// Checks the transaction can take message data; replies and returns false when not.
@@ -48,6 +48,18 @@ pub(crate) fn data(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     }
     let server = ctx.server();
     ctx.reply_with(354, "", &server.messages.data_replies.start_data, "")?;
+    if ctx.may_defer {
+        // The client sends nothing until it has the 354: let the session wait for the message
+        // parked, without holding a thread (issue 5), then call `data_body`.
+        ctx.pending = Some(Pending::DataBody);
+        return Ok(());
+    }
+    data_body(ctx)
+}
+
+/// The rest of DATA after the 354: the message, its verdict, the one final reply.
+pub(crate) fn data_body(ctx: &mut Context<'_>) -> Result<()> {
+    let server = ctx.server();
     let limits = data_limits(server);
     let reply = if server.receive_mode == ReceiveMode::Raw
         && server.raw_stream_type == RawStreamType::Direct

@@ -145,6 +145,8 @@ pub(crate) fn start_tls_now(
         return Err(Error::NoTlsConfig);
     };
     conn.set_read_timeout(shared.config.limits.tls_handshake_timeout)?;
+    // The handshake blocks on this client, and a TLS session is never parked again.
+    crate::parking::before_blocking();
     conn.upgrade_to_tls(|tcp| acceptor.accept(tcp))?;
     thread.tls = conn.tls().map(crate::tls::tls_info);
     if let Some(info) = &thread.tls {

@@ -1,0 +1,204 @@
+//! Parked sessions (`park_idle_sessions`, on by default): an idle client holds no thread,
+//! and nothing one client does — a handler that blocks, a message sent slowly, replies it
+//! does not read — holds up the other sessions. Every check here would hang (and fail on
+//! the client's 10 s read timeout) if one session could stall the poller.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{start, Client};
+use crossbeam_channel::{bounded, Receiver};
+use indy_smtp::{CommandHandlers, Reply};
+use parking_lot::Mutex;
+
+/// The thread-count test must not see the threads of the other tests of this binary.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn threads_of_this_process() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("Threads: line")
+}
+
+/// Opens `n` sessions, each greeted and past EHLO, and returns them with the number of
+/// threads the process gained.
+fn hold_sessions(addr: std::net::SocketAddr, n: usize) -> (Vec<Client>, usize) {
+    let before = threads_of_this_process();
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        let mut c = Client::connect(addr);
+        c.expect("EHLO idle.example", 250);
+        clients.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let gained = threads_of_this_process().saturating_sub(before);
+    (clients, gained)
+}
+
+#[test]
+fn idle_sessions_hold_no_thread_unless_parking_is_off() {
+    let _serial = SERIAL.lock();
+    const SESSIONS: usize = 150;
+    let parked = start(|_| {});
+    let (mut clients, gained) = hold_sessions(parked.addr, SESSIONS);
+    // At most the pool's parked threads plus the poller: far fewer than one per session.
+    assert!(gained < 64, "{gained} threads for {SESSIONS} idle sessions");
+    for c in &mut clients {
+        c.expect("NOOP", 250);
+    }
+    drop(clients);
+    parked.handle.stop();
+
+    let threaded = start(|s| s.park_idle_sessions = false);
+    let (mut clients, gained) = hold_sessions(threaded.addr, SESSIONS);
+    assert!(gained >= SESSIONS, "only {gained} threads without parking");
+    for c in &mut clients {
+        c.expect("NOOP", 250);
+    }
+    let (code, _) = clients[0].send_mail("a@example.org", &["b@example.org"], b"Hi\r\n");
+    assert_eq!(code, 250);
+    assert_eq!(threaded.messages().len(), 1);
+}
+
+/// A NOOP handler that blocks the session which said `EHLO slow` until `release` fires.
+fn blocking_noop(
+    release: Receiver<()>,
+) -> impl Fn(&mut indy_smtp::Context<'_>, &indy_smtp::Command) -> indy_smtp::Result<()> {
+    let release = Arc::new(Mutex::new(release));
+    move |ctx, _| {
+        if ctx.thread.helo_name == "slow" {
+            let _ = release.lock().recv_timeout(Duration::from_secs(20));
+        }
+        ctx.reply(Reply::new(250, "Ok"))
+    }
+}
+
+#[test]
+fn a_blocking_handler_does_not_stall_the_other_sessions() {
+    let _serial = SERIAL.lock();
+    let (release, released) = bounded(1);
+    let server = start(|s| {
+        let mut handlers = CommandHandlers::smtp();
+        handlers.add("NOOP", blocking_noop(released));
+        s.command_handlers = handlers;
+    });
+    let mut slow = server.client();
+    slow.expect("EHLO slow", 250);
+    slow.send(b"NOOP\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    // The slow handler is still blocked: this session must be served meanwhile.
+    let mut fast = server.client();
+    fast.expect("EHLO fast", 250);
+    fast.expect("NOOP", 250);
+    let (code, _) = fast.send_mail("a@example.org", &["b@example.org"], b"Hello\r\n");
+    assert_eq!(code, 250);
+    release.send(()).unwrap();
+    assert_eq!(slow.read_reply().0, 250);
+    slow.expect("RSET", 250);
+}
+
+#[test]
+fn a_message_sent_slowly_does_not_stall_the_other_sessions() {
+    let _serial = SERIAL.lock();
+    let server = start(|_| {});
+    let mut slow = server.client();
+    slow.expect("EHLO slow.example", 250);
+    slow.expect("MAIL FROM:<slow@example.org>", 250);
+    slow.expect("RCPT TO:<b@example.org>", 250);
+    slow.expect("DATA", 354);
+    slow.send(b"Subject: first half\r\n\r\nstill ");
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fast = server.client();
+    let (code, _) = fast.send_mail("fast@example.org", &["b@example.org"], b"Quick\r\n");
+    assert_eq!(code, 250);
+    slow.send(b"coming\r\n.\r\n");
+    assert_eq!(slow.read_reply().0, 250);
+    let messages = server.messages();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].from, "fast@example.org");
+    assert_eq!(
+        messages[1].data,
+        b"Subject: first half\r\n\r\nstill coming\r\n"
+    );
+}
+
+#[test]
+fn a_client_that_reads_no_replies_does_not_stall_the_other_sessions() {
+    let _serial = SERIAL.lock();
+    let server = start(|_| {});
+    let mut flooder = TcpStream::connect(server.addr).unwrap();
+    flooder
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // 12 MB of NOOPs and never a read: the replies (about 28 MB) overflow both socket
+    // buffers, so the server's writes to this client block.
+    let writer = std::thread::spawn(move || {
+        let batch = b"NOOP\r\n".repeat(100_000);
+        for _ in 0..20 {
+            if flooder.write_all(&batch).is_err() {
+                break;
+            }
+        }
+        flooder
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut other = server.client();
+    let (code, _) = other.send_mail("a@example.org", &["b@example.org"], b"Through\r\n");
+    assert_eq!(code, 250);
+    assert_eq!(server.messages().len(), 1);
+    drop(writer.join().unwrap());
+}
+
+#[test]
+fn a_handler_wrapping_the_builtin_data_sees_the_message_stored() {
+    let _serial = SERIAL.lock();
+    let seen = Arc::new(Mutex::new(None));
+    let server = start(|s| {
+        let mut handlers = CommandHandlers::smtp();
+        let builtin = CommandHandlers::builtin("DATA").unwrap();
+        let seen = Arc::clone(&seen);
+        // Reads the inbox through the server's own receive event: a deferred DATA would
+        // leave it empty when the wrapper goes on.
+        let inbox_len = Arc::new(Mutex::new(0usize));
+        let counter = Arc::clone(&inbox_len);
+        let receive = s.on_receive_raw.take().unwrap();
+        s.on_receive_raw = Some(Box::new(move |thread, stream| {
+            let verdict = receive(thread, stream);
+            *counter.lock() += 1;
+            verdict
+        }));
+        handlers.add("DATA", move |ctx, cmd| {
+            builtin(ctx, cmd)?;
+            *seen.lock() = Some(*inbox_len.lock());
+            Ok(())
+        });
+        s.command_handlers = handlers;
+    });
+    let mut c = server.client();
+    let (code, _) = c.send_mail("a@example.org", &["b@example.org"], b"Wrapped\r\n");
+    assert_eq!(code, 250);
+    assert_eq!(*seen.lock(), Some(1));
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[test]
+fn a_parked_session_wakes_for_a_client_that_hangs_up() {
+    let _serial = SERIAL.lock();
+    let disconnected = Arc::new(Mutex::new(0usize));
+    let seen = Arc::clone(&disconnected);
+    let server = start(move |s| {
+        s.on_disconnect = Some(Box::new(move |_| *seen.lock() += 1));
+    });
+    let mut c = server.client();
+    c.expect("EHLO gone.example", 250);
+    drop(c);
+    assert!(common::wait_until(|| *disconnected.lock() == 1));
+    assert!(common::wait_until(|| server.handle.active_sessions() == 0));
+}

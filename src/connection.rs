@@ -126,6 +126,9 @@ pub(crate) struct Connection {
     write_timeout: Option<Duration>,
     /// Reading bulk data (DATA, BDAT): the buffer grows to `DATA_BUF` once a read fills it.
     bulk: bool,
+    /// The last read left nothing on the socket: it was shorter than the buffer. Edge-triggered
+    /// epoll reports only data that arrives later, so a session parks only when this holds.
+    drained: bool,
     /// Whether replies carry enhanced status codes (after EHLO, RFC 2034 §3).
     pub(crate) enhanced: bool,
     /// The code of the last reply written, for the bad-command counter.
@@ -153,6 +156,7 @@ impl Connection {
             socket_read_timeout: None,
             write_timeout: None,
             bulk: false,
+            drained: true,
             enhanced: false,
             last_code: 0,
             replies: 0,
@@ -203,8 +207,15 @@ impl Connection {
         }
         self.flush()?;
         let deadline = deadline.or_else(|| self.read_timeout.map(|t| Instant::now() + t));
-        // The buffer grows only after a read filled it: a small message fits in the command
-        // buffer, so no 64 KiB buffer is allocated and zeroed per message.
+        self.prepare_read();
+        let n = self.read_by(deadline)?;
+        self.took(n)
+    }
+
+    /// Empties the buffer for the next read. It grows only after a read filled it: a small
+    /// message fits in the command buffer, so no 64 KiB buffer is allocated and zeroed per
+    /// message.
+    fn prepare_read(&mut self) {
         let filled = self.rlen > 0 && self.rlen == self.rbuf.len();
         self.rpos = 0;
         self.rlen = 0;
@@ -214,12 +225,39 @@ impl Connection {
         } else if filled && self.rbuf.len() < grow_to {
             self.rbuf.resize(grow_to, 0);
         }
-        let n = self.read_by(deadline)?;
+    }
+
+    fn took(&mut self, n: usize) -> Result<()> {
         if n == 0 {
             return Err(Error::ConnectionClosed);
         }
         self.rlen = n;
+        self.drained = n < self.rbuf.len();
         Ok(())
+    }
+
+    /// Reads what has arrived without waiting (plain TCP; the buffer must be empty). False
+    /// when nothing had.
+    pub(crate) fn fill_now(&mut self) -> Result<bool> {
+        if !matches!(self.stream, Stream::Plain(_)) {
+            return Ok(false);
+        }
+        self.prepare_read();
+        let Stream::Plain(tcp) = &self.stream else {
+            return Ok(false);
+        };
+        match crate::parking::recv_now(&tcp.0, &mut self.rbuf).map_err(Error::Io)? {
+            Some(n) => self.took(n).map(|()| true),
+            None => {
+                self.drained = true;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The last read may have left data on the socket (see `drained`).
+    pub(crate) fn maybe_more(&self) -> bool {
+        !self.drained
     }
 
     /// One read into the buffer, waiting until `deadline` at most. The socket keeps whatever

@@ -1,7 +1,9 @@
 //! Parked sessions: an idle client waits in the server's epoll set, not in a blocked thread.
 //!
 //! A session that has answered everything it was sent and has no input left is parked: its
-//! state goes into a table and its socket is armed, once (`EPOLLONESHOT`), in the epoll set.
+//! state goes into a table, and its socket is in the epoll set (added once, edge-triggered;
+//! the session reads until the socket is empty before it parks, and a wake-up it was too busy
+//! to take is remembered in the table).
 //! One pool thread at a time holds the *poller role*: it waits for ready sockets and runs each
 //! ready session inline until that session parks again. On a busy server one wake-up then
 //! serves many commands, as in an event loop; a thread per connection woke once per command
@@ -71,11 +73,36 @@ struct Parked {
     deadline: Instant,
 }
 
+/// A session whose socket is in the epoll set.
+enum Slot {
+    Parked(Parked),
+    /// Being served by a thread; `woken` when its socket reported new input meanwhile.
+    Running {
+        woken: bool,
+    },
+}
+
 #[derive(Default)]
 struct Table {
-    sessions: HashMap<u64, Parked>,
+    sessions: HashMap<u64, Slot>,
     earliest: Option<Instant>,
     closed: bool,
+}
+
+/// A session `park` gave back.
+pub(crate) struct Declined {
+    pub(crate) session: Box<Session>,
+    /// Input arrived while it ran: serve it on. Otherwise it cannot be parked at all.
+    pub(crate) woken: bool,
+}
+
+impl Declined {
+    fn refused(session: Box<Session>) -> Declined {
+        Declined {
+            session,
+            woken: false,
+        }
+    }
 }
 
 /// The parked sessions and the epoll set they wait in.
@@ -98,36 +125,54 @@ pub(crate) struct Parking {
 
 impl Parking {
     /// Parks `session` until its socket is readable or `deadline` passes. Gives the session
-    /// back when it cannot be parked (the server is stopping, or epoll refused the socket);
-    /// the caller then serves it in its own thread.
+    /// back when it cannot be parked (the server is stopping, or epoll refused the socket;
+    /// the caller then serves it in its own thread), or when input arrived while it ran
+    /// (`woken`: the caller reads it).
     pub(crate) fn park(
         &self,
         mut session: Box<Session>,
         deadline: Instant,
-    ) -> Result<(), Box<Session>> {
+    ) -> Result<(), Declined> {
         let Some(socket) = session.socket() else {
-            return Err(session);
+            return Err(Declined::refused(session));
         };
         let id = session.id();
-        let first = !std::mem::replace(&mut session.registered, true);
+        let first = !session.registered;
         {
             let mut table = self.table.lock();
             if table.closed {
-                return Err(session);
+                return Err(Declined::refused(session));
             }
-            table.sessions.insert(id, Parked { session, deadline });
+            if let Some(slot @ Slot::Running { woken: true }) = table.sessions.get_mut(&id) {
+                *slot = Slot::Running { woken: false };
+                return Err(Declined {
+                    session,
+                    woken: true,
+                });
+            }
+            session.registered = true;
+            let parked = Slot::Parked(Parked { session, deadline });
+            table.sessions.insert(id, parked);
             table.earliest = Some(table.earliest.map_or(deadline, |e| e.min(deadline)));
         }
-        // The table entry exists before the socket is armed: whoever gets the event finds it.
-        if let Err(e) = self.arm(&socket, id, first) {
-            log::warn!("session {id}: cannot park: {e}");
-            if let Some(parked) = self.table.lock().sessions.remove(&id) {
-                let mut session = parked.session;
-                session.registered = !first;
-                return Err(session);
+        if first {
+            // The table entry exists before the socket is added: whoever gets the event finds
+            // it. Adding reports input that is already there.
+            if let Err(e) = self.register(&socket, id) {
+                log::warn!("session {id}: cannot park: {e}");
+                if let Some(Slot::Parked(parked)) = self.table.lock().sessions.remove(&id) {
+                    let mut session = parked.session;
+                    session.registered = false;
+                    return Err(Declined::refused(session));
+                }
             }
         }
         Ok(())
+    }
+
+    /// Drops an ended session's entry.
+    pub(crate) fn forget(&self, id: u64) {
+        self.table.lock().sessions.remove(&id);
     }
 
     /// Takes every parked session out, for good: the server is stopping.
@@ -138,7 +183,19 @@ impl Parking {
         let mut table = self.table.lock();
         table.closed = true;
         table.earliest = None;
-        table.sessions.drain().map(|(_, p)| p.session).collect()
+        let ids: Vec<u64> = table.sessions.keys().copied().collect();
+        ids.into_iter()
+            .filter_map(|id| match table.sessions.remove(&id) {
+                Some(Slot::Parked(p)) => Some(p.session),
+                running => {
+                    // Still served by its thread, which ends it.
+                    if let Some(slot) = running {
+                        table.sessions.insert(id, slot);
+                    }
+                    None
+                }
+            })
+            .collect()
     }
 
     fn holds(&self, epoch: u64) -> bool {
@@ -147,9 +204,20 @@ impl Parking {
 
     /// Runs one ready session until it parks again or ends.
     fn run(&self, shared: &Arc<Shared>, id: u64, epoch: u64) {
-        let Some(parked) = self.table.lock().sessions.remove(&id) else {
-            // Already timed out, or taken on stop.
-            return;
+        let parked = {
+            let mut table = self.table.lock();
+            let Some(slot) = table.sessions.get_mut(&id) else {
+                // Already ended (timed out, taken on stop).
+                return;
+            };
+            match std::mem::replace(slot, Slot::Running { woken: true }) {
+                Slot::Parked(parked) => {
+                    *slot = Slot::Running { woken: false };
+                    parked
+                }
+                // A thread serves it right now: it looks again before it parks.
+                Slot::Running { .. } => return,
+            }
         };
         self.stepping.store(true, Ordering::SeqCst);
         session::resume(shared, parked.session);
@@ -171,15 +239,24 @@ impl Parking {
             let ids: Vec<u64> = table
                 .sessions
                 .iter()
-                .filter(|(_, p)| p.deadline <= now)
+                .filter(|(_, slot)| matches!(slot, Slot::Parked(p) if p.deadline <= now))
                 .map(|(id, _)| *id)
                 .collect();
             let expired = ids
                 .iter()
-                .filter_map(|id| table.sessions.remove(id))
-                .map(|p| p.session)
+                .filter_map(|id| match table.sessions.remove(id) {
+                    Some(Slot::Parked(p)) => Some(p.session),
+                    _ => None,
+                })
                 .collect();
-            table.earliest = table.sessions.values().map(|p| p.deadline).min();
+            table.earliest = table
+                .sessions
+                .values()
+                .filter_map(|slot| match slot {
+                    Slot::Parked(p) => Some(p.deadline),
+                    Slot::Running { .. } => None,
+                })
+                .min();
             expired
         };
         for session in expired {
@@ -311,16 +388,11 @@ mod epoll {
             })
         }
 
-        /// Arms the socket for one readiness event (`EPOLLRDHUP`: a client that hangs up is
-        /// seen at once).
-        pub(super) fn arm(&self, socket: &TcpStream, id: u64, first: bool) -> io::Result<()> {
-            let flags = EventFlags::IN | EventFlags::RDHUP | EventFlags::ONESHOT;
-            let data = EventData::new_u64(id);
-            if first {
-                epoll::add(&self.epoll, socket, data, flags)?;
-            } else {
-                epoll::modify(&self.epoll, socket, data, flags)?;
-            }
+        /// Adds the socket, once for the session's life: edge-triggered, so parking again costs
+        /// no system call (`EPOLLRDHUP`: a client that hangs up is seen at once).
+        pub(super) fn register(&self, socket: &TcpStream, id: u64) -> io::Result<()> {
+            let flags = EventFlags::IN | EventFlags::RDHUP | EventFlags::ET;
+            epoll::add(&self.epoll, socket, EventData::new_u64(id), flags)?;
             Ok(())
         }
 
@@ -391,7 +463,7 @@ mod fallback {
                 "parking needs epoll",
             ))
         }
-        pub(super) fn arm(&self, _: &TcpStream, _: u64, _: bool) -> io::Result<()> {
+        pub(super) fn register(&self, _: &TcpStream, _: u64) -> io::Result<()> {
             Err(io::ErrorKind::Unsupported.into())
         }
         pub(super) fn wait(&self, timeout: Duration) {

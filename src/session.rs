@@ -99,9 +99,9 @@ pub(crate) fn resume(shared: &Arc<Shared>, mut session: Box<Session>) {
                 };
                 match parking.park(session, since + timeout) {
                     Ok(()) => return,
-                    Err(back) => {
-                        session = back;
-                        session.may_park = false;
+                    Err(declined) => {
+                        session = declined.session;
+                        session.may_park = declined.woken;
                     }
                 }
             }
@@ -124,6 +124,9 @@ pub(crate) fn abandon(shared: &Arc<Shared>, session: Box<Session>) {
 /// The end of every session: the closing reply its end calls for, the close, the event.
 fn finish(shared: &Arc<Shared>, mut session: Box<Session>, result: Result<()>) {
     let id = session.id();
+    if let (true, Some(parking)) = (session.registered, &shared.runtime.parking) {
+        parking.forget(id);
+    }
     let conn = &mut session.conn;
     match &result {
         Ok(()) | Err(Error::ConnectionClosed) => {}
@@ -222,12 +225,17 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
             send_closing(shared, conn, 421, "4.3.2", &config.messages.shutting_down)?;
             return Ok(Next::Close);
         }
-        // `parked_at` set: the session was just woken, its input is on the socket.
-        if may_park && parked_at.is_none() && conn.can_park() {
-            // RFC 2920 §3.1: every reply is out before the server waits.
-            conn.flush()?;
-            *parked_at = Some(Instant::now());
-            return Ok(Next::Park);
+        if may_park && conn.can_park() {
+            // Just woken (`parked_at` set), or the last read filled the buffer: look without
+            // waiting. A wake-up can be stale, and edge-triggered epoll would not report data
+            // that is already there.
+            let look = parked_at.is_some() || conn.maybe_more();
+            if !look || !conn.fill_now()? {
+                // RFC 2920 §3.1: every reply is out before the server waits.
+                conn.flush()?;
+                parked_at.get_or_insert_with(Instant::now);
+                return Ok(Next::Park);
+            }
         }
         let waited_since = parked_at.take().unwrap_or_else(Instant::now);
         let replies_before = conn.replies;

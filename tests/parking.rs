@@ -202,3 +202,26 @@ fn a_parked_session_wakes_for_a_client_that_hangs_up() {
     assert!(common::wait_until(|| *disconnected.lock() == 1));
     assert!(common::wait_until(|| server.handle.active_sessions() == 0));
 }
+
+#[test]
+fn pipelined_input_larger_than_the_read_buffer_is_all_answered() {
+    let _serial = SERIAL.lock();
+    let server = start(|_| {});
+    let mut c = server.client();
+    c.expect("EHLO pipe.example", 250);
+    // 1000 NOOPs in one write: many reads' worth. Epoll reports only newly arrived data, so a
+    // session that parked with input left on the socket would never answer the rest.
+    const N: usize = 1000;
+    c.send(&b"NOOP\r\n".repeat(N));
+    for i in 0..N {
+        assert_eq!(c.read_reply().0, 250, "NOOP {i}");
+    }
+    for round in 0..3 {
+        // Again after the session parked: a batch arriving at once, then one at a time.
+        c.send(&b"NOOP\r\n".repeat(N));
+        for _ in 0..N {
+            assert_eq!(c.read_reply().0, 250, "round {round}");
+        }
+        c.expect("NOOP", 250);
+    }
+}

@@ -245,6 +245,7 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, job: Job) -> std::io::Result<()> {
     };
     let worker_shared = Arc::clone(shared);
     let handle = thread::Builder::new()
+        .name("smtp-session".into())
         .stack_size(shared.config.thread_stack_size)
         .spawn(move || worker(&worker_shared, job))?;
     remember(rt, handle);

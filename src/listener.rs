@@ -223,9 +223,14 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
     );
     rt.active.fetch_add(1, Ordering::SeqCst);
     let session_shared = Arc::clone(shared);
-    let job: Job = Box::new(move || {
-        session::run(&session_shared, tcp, peer, id, implicit_tls, idle);
-    });
+    let job: Job = if session::greets_inline(shared, implicit_tls) {
+        match session::greet(shared, tcp, peer, id, idle) {
+            None => return,
+            Some(session) => Box::new(move || session::resume(&session_shared, session)),
+        }
+    } else {
+        Box::new(move || session::run(&session_shared, tcp, peer, id, implicit_tls, idle))
+    };
     if let Err(e) = dispatch(shared, job) {
         log::error!("cannot start a session thread: {e}");
         let slot = rt.sessions.lock().remove(&id);

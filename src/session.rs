@@ -64,8 +64,70 @@ pub(crate) fn run(
     implicit_tls: bool,
     idle: Arc<AtomicBool>,
 ) {
+    let mut session = new_session(shared, tcp, peer, id, idle);
+    match open(shared, &mut session, implicit_tls) {
+        Ok(Flow::Continue) => resume(shared, session),
+        Ok(Flow::Close) => finish(shared, session, Ok(())),
+        Err(e) => finish(shared, session, Err(e)),
+    }
+}
+
+/// Whether the accepting thread may greet a new connection itself: nothing before the 220
+/// can block (no `on_connect`, no greeting delay, no TLS handshake) and the session can then
+/// be parked, so a connection costs no hand-over to a pool thread.
+pub(crate) fn greets_inline(shared: &Shared, implicit_tls: bool) -> bool {
+    let config = &shared.config;
+    shared.runtime.parking.is_some()
+        && !implicit_tls
+        && config.on_connect.is_none()
+        && config.limits.greeting_delay.is_none()
+}
+
+/// Greets and parks a new connection without ever waiting for the client (see
+/// [`greets_inline`]). Gives the session back when it could not be parked: it then needs a
+/// thread of its own.
+pub(crate) fn greet(
+    shared: &Arc<Shared>,
+    tcp: Arc<TcpStream>,
+    peer: SocketAddr,
+    id: u64,
+    idle: Arc<AtomicBool>,
+) -> Option<Box<Session>> {
+    let mut session = new_session(shared, tcp, peer, id, idle);
+    let greeted = open(shared, &mut session, false).and_then(|flow| {
+        session.conn.flush()?;
+        Ok(flow)
+    });
+    let result = match greeted {
+        Ok(Flow::Continue) => None,
+        Ok(Flow::Close) => Some(Ok(())),
+        Err(e) => Some(Err(e)),
+    };
+    if let Some(result) = result {
+        finish(shared, session, result);
+        return None;
+    }
+    let Some(parking) = &shared.runtime.parking else {
+        return Some(session);
+    };
+    let now = Instant::now();
+    session.parked_at = Some(now);
+    match parking.park(session, now + shared.config.limits.command_timeout) {
+        Ok(()) => None,
+        Err(declined) => Some(declined.session),
+    }
+}
+
+fn new_session(
+    shared: &Shared,
+    tcp: Arc<TcpStream>,
+    peer: SocketAddr,
+    id: u64,
+    idle: Arc<AtomicBool>,
+) -> Box<Session> {
     let local = tcp.local_addr().unwrap_or(peer);
-    let mut session = Box::new(Session {
+    log::info!("session {id}: connect from {peer}");
+    Box::new(Session {
         conn: Connection::new(tcp),
         thread: SmtpServerThread::new(peer, local, id),
         line: Vec::new(),
@@ -74,13 +136,7 @@ pub(crate) fn run(
         parked_at: None,
         may_park: shared.runtime.parking.is_some(),
         registered: false,
-    });
-    log::info!("session {id}: connect from {peer}");
-    match open(shared, &mut session, implicit_tls) {
-        Ok(Flow::Continue) => resume(shared, session),
-        Ok(Flow::Close) => finish(shared, session, Ok(())),
-        Err(e) => finish(shared, session, Err(e)),
-    }
+    })
 }
 
 /// Serves a session until it parks or ends (called again for a parked session that woke).

@@ -37,6 +37,9 @@ use crate::session::{self, Session};
 /// How often the watchdog looks at the role holder: a handler that blocks the role for a
 /// whole tick delays the other parked sessions by at most two ticks.
 const WATCHDOG_TICK: Duration = Duration::from_millis(25);
+/// Ticks without a session step after which the watchdog sleeps until the next step, so an
+/// idle server is not woken 40 times a second.
+const WATCHDOG_IDLE_TICKS: u32 = 40;
 /// Timed-out sessions are looked for at most this often (a scan of the table).
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// The longest wait for events, so that deadlines set while waiting are seen in time.
@@ -120,6 +123,9 @@ pub(crate) struct Parking {
     /// The role holder is running a session (for the watchdog).
     stepping: AtomicBool,
     steps: AtomicU64,
+    /// The watchdog sleeps until the next step (see `WATCHDOG_IDLE_TICKS`).
+    watchdog_asleep: AtomicBool,
+    watchdog: Mutex<Option<thread::Thread>>,
     closed: AtomicBool,
 }
 
@@ -180,6 +186,7 @@ impl Parking {
     pub(crate) fn close(&self) -> Vec<Box<Session>> {
         self.closed.store(true, Ordering::SeqCst);
         self.wake_pollers();
+        self.wake_watchdog();
         let mut table = self.table.lock();
         table.closed = true;
         table.earliest = None;
@@ -196,6 +203,12 @@ impl Parking {
                 }
             })
             .collect()
+    }
+
+    fn wake_watchdog(&self) {
+        if let Some(watchdog) = &*self.watchdog.lock() {
+            watchdog.unpark();
+        }
     }
 
     fn holds(&self, epoch: u64) -> bool {
@@ -220,6 +233,11 @@ impl Parking {
             }
         };
         self.stepping.store(true, Ordering::SeqCst);
+        // SeqCst on both sides: either the watchdog sees `stepping` before it sleeps, or this
+        // sees it asleep and wakes it.
+        if self.watchdog_asleep.load(Ordering::SeqCst) {
+            self.wake_watchdog();
+        }
         session::resume(shared, parked.session);
         if self.epoch.load(Ordering::SeqCst) == epoch {
             self.stepping.store(false, Ordering::SeqCst);
@@ -348,8 +366,19 @@ fn watchdog(shared: &Arc<Shared>) {
     let Some(parking) = &shared.runtime.parking else {
         return;
     };
+    *parking.watchdog.lock() = Some(thread::current());
     let mut last = (u64::MAX, u64::MAX);
+    let mut idle_ticks = 0;
     while !parking.closed.load(Ordering::SeqCst) {
+        if idle_ticks >= WATCHDOG_IDLE_TICKS {
+            parking.watchdog_asleep.store(true, Ordering::SeqCst);
+            if !parking.stepping.load(Ordering::SeqCst) && !parking.closed.load(Ordering::SeqCst) {
+                // Spurious wake-ups are harmless: the loop looks again.
+                thread::park();
+            }
+            parking.watchdog_asleep.store(false, Ordering::SeqCst);
+            idle_ticks = 0;
+        }
         thread::sleep(WATCHDOG_TICK);
         let now = (
             parking.epoch.load(Ordering::SeqCst),
@@ -358,6 +387,11 @@ fn watchdog(shared: &Arc<Shared>) {
         if parking.stepping.load(Ordering::SeqCst) && now == last {
             log::debug!("a session held the poller for a tick; another thread takes over");
             hand_off(shared, now.0);
+        }
+        if now == last && !parking.stepping.load(Ordering::SeqCst) {
+            idle_ticks += 1;
+        } else {
+            idle_ticks = 0;
         }
         last = now;
     }
@@ -384,6 +418,8 @@ mod epoll {
                 epoch: AtomicU64::new(0),
                 stepping: AtomicBool::new(false),
                 steps: AtomicU64::new(0),
+                watchdog_asleep: AtomicBool::new(false),
+                watchdog: Mutex::new(None),
                 closed: AtomicBool::new(false),
             })
         }

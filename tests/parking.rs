@@ -91,6 +91,8 @@ fn a_blocking_handler_does_not_stall_the_other_sessions() {
     });
     let mut slow = server.client();
     slow.expect("EHLO slow", 250);
+    // Idle long enough for the watchdog to go to sleep: the blocking step must wake it.
+    std::thread::sleep(Duration::from_millis(1500));
     slow.send(b"NOOP\r\n");
     std::thread::sleep(Duration::from_millis(100));
     // The slow handler is still blocked: this session must be served meanwhile.

@@ -222,6 +222,11 @@ impl Connection {
         let grow_to = if self.bulk { DATA_BUF } else { COMMAND_BUF };
         if self.rbuf.is_empty() {
             self.rbuf.resize(FIRST_BUF, 0);
+        } else if filled && self.bulk && self.rbuf.len() < grow_to {
+            // Nothing is buffered, so the command buffer can be swapped for a bulk one.
+            let mut bulk = crate::buffers::take(grow_to);
+            bulk.resize(grow_to, 0);
+            self.rbuf = bulk;
         } else if filled && self.rbuf.len() < grow_to {
             self.rbuf.resize(grow_to, 0);
         }
@@ -243,10 +248,7 @@ impl Connection {
             return Ok(false);
         }
         self.prepare_read();
-        let Stream::Plain(tcp) = &self.stream else {
-            return Ok(false);
-        };
-        match crate::parking::recv_now(&tcp.0, &mut self.rbuf).map_err(Error::Io)? {
+        match self.read_now()? {
             Some(n) => self.took(n).map(|()| true),
             None => {
                 self.drained = true;
@@ -355,7 +357,7 @@ impl Connection {
     pub(crate) fn use_command_buffer(&mut self) {
         self.bulk = false;
         if self.rbuf.len() > COMMAND_BUF && self.rpos == self.rlen {
-            self.rbuf = Vec::new();
+            crate::buffers::give_back(std::mem::take(&mut self.rbuf));
             self.rpos = 0;
             self.rlen = 0;
         }

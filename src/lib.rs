@@ -24,6 +24,7 @@
 
 pub mod address;
 pub mod auth;
+mod buffers;
 pub mod command;
 mod config;
 mod connection;

@@ -327,7 +327,7 @@ impl Maildir {
 fn write_buffered(file: &mut File, header: &[u8], body: &mut dyn BufRead) -> io::Result<()> {
     let mut out = GridWriter {
         file,
-        carry: Vec::with_capacity(GRID),
+        carry: crate::buffers::take(GRID),
     };
     out.push(header)?;
     loop {
@@ -384,6 +384,12 @@ impl<W: Write + ?Sized> GridWriter<'_, W> {
     /// Writes the last, partial cell.
     fn finish(self) -> io::Result<()> {
         write_pair(self.file, &self.carry, &[])
+    }
+}
+
+impl<W: Write + ?Sized> Drop for GridWriter<'_, W> {
+    fn drop(&mut self) {
+        crate::buffers::give_back(std::mem::take(&mut self.carry));
     }
 }
 

@@ -83,7 +83,8 @@ impl<'c> DataReader<'c> {
             conn,
             decoder: DataDecoder::new(limits.policy),
             limits,
-            out: Vec::new(),
+            // Grows to the size of the input buffer; reused across messages (see `buffers`).
+            out: crate::buffers::take(0),
             pos: 0,
             status: DataStatus::Complete,
             started: Instant::now(),
@@ -191,6 +192,12 @@ impl<'c> DataReader<'c> {
             return Err(Error::Io(io::Error::other("spooling message data failed")));
         }
         Ok(self.status)
+    }
+}
+
+impl Drop for DataReader<'_> {
+    fn drop(&mut self) {
+        crate::buffers::give_back(std::mem::take(&mut self.out));
     }
 }
 

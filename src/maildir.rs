@@ -414,13 +414,15 @@ fn write_pair<W: Write + ?Sized>(file: &mut W, a: &[u8], b: &[u8]) -> io::Result
 }
 
 /// `O_TMPFILE` (Linux 3.11): an unnamed file in `tmp/`, given its name in `new/` by `linkat`
-/// through `/proc/self/fd` (the unprivileged way `open(2)` documents).
+/// with `AT_EMPTY_PATH`, or through `/proc/self/fd` (the unprivileged way `open(2)` documents)
+/// where the kernel does not allow that.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod unnamed {
     use std::fs::File;
     use std::io;
     use std::os::fd::AsRawFd;
     use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use rustix::fs::{linkat, openat, AtFlags, Mode, OFlags, CWD};
     use rustix::io::Errno;
@@ -441,8 +443,29 @@ mod unnamed {
         }
     }
 
+    /// Whether `linkat(fd, "", AT_EMPTY_PATH)` may be used: Linux 6.10 allows it for a file
+    /// the process opened itself, older kernels only with `CAP_DAC_READ_SEARCH`. It saves
+    /// resolving the `/proc` path (a few per cent of a small message's CPU).
+    static EMPTY_PATH_LINKS: AtomicBool = AtomicBool::new(true);
+
     /// Gives `file` the name `target`; fails with `AlreadyExists` rather than replace a file.
     pub(super) fn link(file: &File, target: &Path) -> io::Result<()> {
+        if EMPTY_PATH_LINKS.load(Ordering::Relaxed) {
+            match linkat(file, "", CWD, target, AtFlags::EMPTY_PATH) {
+                // Refused (ENOENT is the kernel's answer when it is not permitted): try the
+                // `/proc` way, and stop trying this one once that works.
+                Err(Errno::NOENT | Errno::PERM | Errno::INVAL) => {
+                    link_by_proc(file, target)?;
+                    EMPTY_PATH_LINKS.store(false, Ordering::Relaxed);
+                    return Ok(());
+                }
+                done => return done.map_err(Into::into),
+            }
+        }
+        link_by_proc(file, target)
+    }
+
+    pub(super) fn link_by_proc(file: &File, target: &Path) -> io::Result<()> {
         let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
         linkat(CWD, proc_path, CWD, target, AtFlags::SYMLINK_FOLLOW).map_err(Into::into)
     }

@@ -14,6 +14,11 @@
 //! exchange), it passes the role to another pool thread and goes on serving that one session
 //! alone; a watchdog does the same for a handler that runs longer than a tick. TLS sessions
 //! are never parked (rustls may hold records the socket no longer shows): they keep a thread.
+//!
+//! When the role holder has had no idle moment for a while (heavy handlers, such as Maildir
+//! delivery, keep one CPU busy), a *helper* thread joins it: it waits on the same epoll set
+//! and runs ready sessions too, until it finds nothing to do. A server whose poller keeps up
+//! pays for no second thread.
 
 #![cfg_attr(
     not(any(target_os = "linux", target_os = "android")),
@@ -24,7 +29,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,25 +53,51 @@ const MAX_WAIT: Duration = Duration::from_secs(1);
 const BATCH: usize = 64;
 /// The epoll token of the eventfd that wakes the pollers on stop (session ids start at 1).
 const WAKER: u64 = 0;
+/// The role holder's load is judged over windows this long. A helper joins a saturated
+/// poller only if its session steps took `HEAVY_STEP` or more on average: a second thread
+/// pays off for handlers that work (with Maildir delivery a step takes 30-50 µs on average),
+/// while for quick steps (a command and its reply: 11-16 µs) its wake-ups and the shared
+/// queue cost more CPU than it saves (measured: 10-20 % more CPU per message, discarding).
+const LOAD_WINDOW: Duration = Duration::from_millis(5);
+const HEAVY_STEP: Duration = Duration::from_micros(20);
+/// A helper leaves after waiting this long for events in vain.
+const HELPER_LINGER: Duration = Duration::from_millis(5);
 
-thread_local! {
-    /// Set while this thread holds the poller role: the server and the role's epoch.
-    static ROLE: RefCell<Option<(Arc<Shared>, u64)>> = const { RefCell::new(None) };
+/// What a pool thread does for the parked sessions besides its own.
+enum Duty {
+    /// Holds the poller role of this epoch.
+    Poller(Arc<Shared>, u64),
+    /// Helps a saturated poller.
+    Helper(Arc<Shared>),
 }
 
-/// Whether this thread holds the poller role (it must not block on one client).
+thread_local! {
+    static DUTY: RefCell<Option<Duty>> = const { RefCell::new(None) };
+}
+
+/// Whether this thread serves parked sessions (it must not block on one client).
 pub(crate) fn holds_role() -> bool {
-    ROLE.with(|role| role.borrow().is_some())
+    DUTY.with(|duty| duty.borrow().is_some())
+}
+
+fn set_duty(duty: Option<Duty>) {
+    DUTY.with(|d| *d.borrow_mut() = duty);
 }
 
 /// Called before something that may block for a while on one session: hands the poller role,
-/// if this thread holds it, to another thread.
+/// if this thread holds it, to another thread; a helper stops helping.
 pub(crate) fn before_blocking() {
-    if let Some((shared, epoch)) = ROLE.with(|role| role.borrow_mut().take()) {
-        if !hand_off(&shared, epoch) {
+    match DUTY.with(|duty| duty.borrow_mut().take()) {
+        Some(Duty::Poller(shared, epoch)) if !hand_off(&shared, epoch) => {
             // No thread could take it: keep it; the parked sessions wait for this one.
-            ROLE.with(|role| *role.borrow_mut() = Some((shared, epoch)));
+            set_duty(Some(Duty::Poller(shared, epoch)));
         }
+        Some(Duty::Helper(shared)) => {
+            if let Some(parking) = &shared.runtime.parking {
+                parking.helpers.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        Some(Duty::Poller(..)) | None => {}
     }
 }
 
@@ -120,6 +151,9 @@ pub(crate) struct Parking {
     /// The poller role's generation: bumped on every hand-off, so a thread that lost the role
     /// notices after its session step.
     epoch: AtomicU64,
+    /// Helper threads running, and how many may (the CPUs less the poller's).
+    helpers: AtomicUsize,
+    max_helpers: usize,
     /// The role holder is running a session (for the watchdog).
     stepping: AtomicBool,
     steps: AtomicU64,
@@ -215,8 +249,9 @@ impl Parking {
         self.epoch.load(Ordering::SeqCst) == epoch && !self.closed.load(Ordering::SeqCst)
     }
 
-    /// Runs one ready session until it parks again or ends.
-    fn run(&self, shared: &Arc<Shared>, id: u64, epoch: u64) {
+    /// Runs one ready session until it parks again or ends. `epoch` is the role holder's (the
+    /// watchdog watches its steps), `None` for a helper.
+    fn run(&self, shared: &Arc<Shared>, id: u64, epoch: Option<u64>) {
         let parked = {
             let mut table = self.table.lock();
             let Some(slot) = table.sessions.get_mut(&id) else {
@@ -232,6 +267,10 @@ impl Parking {
                 Slot::Running { .. } => return,
             }
         };
+        let Some(epoch) = epoch else {
+            session::resume(shared, parked.session);
+            return;
+        };
         self.stepping.store(true, Ordering::SeqCst);
         // SeqCst on both sides: either the watchdog sees `stepping` before it sleeps, or this
         // sees it asleep and wakes it.
@@ -242,6 +281,23 @@ impl Parking {
         if self.epoch.load(Ordering::SeqCst) == epoch {
             self.stepping.store(false, Ordering::SeqCst);
             self.steps.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Starts a helper unless as many run as may.
+    fn call_helper(&self, shared: &Arc<Shared>) {
+        let room = self
+            .helpers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_helpers).then_some(n + 1)
+            });
+        if room.is_err() {
+            return;
+        }
+        log::debug!("the poller is saturated: a helper joins it");
+        let helped = Arc::clone(shared);
+        if crate::listener::dispatch(shared, Box::new(move || help(&helped))).is_err() {
+            self.helpers.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -317,22 +373,99 @@ fn poll(shared: &Arc<Shared>, epoch: u64) {
     let Some(parking) = &shared.runtime.parking else {
         return;
     };
-    ROLE.with(|role| *role.borrow_mut() = Some((Arc::clone(shared), epoch)));
+    set_duty(Some(Duty::Poller(Arc::clone(shared), epoch)));
     log::debug!("poller {epoch} starts");
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
+    let mut load = Load::new();
     while parking.holds(epoch) {
         let next = parking.ready.lock().pop_front();
         if let Some(id) = next {
-            parking.run(shared, id, epoch);
+            if load.verdict() == Some((true, true)) {
+                parking.call_helper(shared);
+            }
+            parking.run(shared, id, Some(epoch));
+            load.steps += 1;
             continue;
         }
-        parking.wait(parking.wait_time(next_sweep));
+        load.wait(parking, parking.wait_time(next_sweep));
         if Instant::now() >= next_sweep {
             parking.sweep(shared);
             next_sweep = Instant::now() + SWEEP_EVERY;
         }
     }
-    ROLE.with(|role| role.borrow_mut().take());
+    set_duty(None);
+}
+
+/// How busy a thread serving parked sessions was over the last `LOAD_WINDOW`.
+struct Load {
+    since: Instant,
+    /// Time spent waiting for events.
+    idle: Duration,
+    /// Sessions run.
+    steps: u32,
+}
+
+impl Load {
+    fn new() -> Load {
+        Load {
+            since: Instant::now(),
+            idle: Duration::ZERO,
+            steps: 0,
+        }
+    }
+
+    /// Waits for events, counting the time as idle.
+    fn wait(&mut self, parking: &Parking, timeout: Duration) -> usize {
+        let started = Instant::now();
+        let found = parking.wait(timeout);
+        self.idle += started.elapsed();
+        found
+    }
+
+    /// Once a window is over: whether the thread was saturated (idle under a quarter of the
+    /// time) and its steps were heavy; `None` until then. A new window starts either way.
+    fn verdict(&mut self) -> Option<(bool, bool)> {
+        let window = self.since.elapsed();
+        if window < LOAD_WINDOW {
+            return None;
+        }
+        let working = window.saturating_sub(self.idle);
+        let saturated = self.idle * 4 < window;
+        let heavy = working >= HEAVY_STEP * self.steps;
+        *self = Load::new();
+        Some((saturated, heavy))
+    }
+}
+
+/// A helper: runs ready sessions beside the poller until it waits `HELPER_LINGER` in vain,
+/// its steps turn light, or a session it runs blocks (it then serves that one alone, like a
+/// former poller).
+fn help(shared: &Arc<Shared>) {
+    let Some(parking) = &shared.runtime.parking else {
+        return;
+    };
+    set_duty(Some(Duty::Helper(Arc::clone(shared))));
+    let still_helping = || DUTY.with(|duty| matches!(*duty.borrow(), Some(Duty::Helper(_))));
+    let mut load = Load::new();
+    while still_helping() && !parking.closed.load(Ordering::SeqCst) {
+        let next = parking.ready.lock().pop_front();
+        match next {
+            Some(id) => {
+                parking.run(shared, id, None);
+                load.steps += 1;
+            }
+            None if load.wait(parking, HELPER_LINGER) == 0 => break,
+            None => {}
+        }
+        // The steps turned light: the poller keeps up alone again.
+        if matches!(load.verdict(), Some((_, false))) {
+            break;
+        }
+    }
+    if still_helping() {
+        parking.helpers.fetch_sub(1, Ordering::SeqCst);
+    }
+    set_duty(None);
 }
 
 /// Passes the role from the holder of `epoch` to a new pool thread. False when no thread
@@ -398,124 +531,11 @@ fn watchdog(shared: &Arc<Shared>) {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-mod epoll {
-    use super::*;
-    use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
-    use rustix::event::{eventfd, EventfdFlags};
-    use rustix::io::Errno;
-    use rustix::net::{RecvFlags, SendFlags};
-
-    impl Parking {
-        pub(crate) fn new() -> io::Result<Parking> {
-            let epoll = epoll::create(CreateFlags::CLOEXEC)?;
-            let waker = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-            epoll::add(&epoll, &waker, EventData::new_u64(WAKER), EventFlags::IN)?;
-            Ok(Parking {
-                epoll,
-                waker,
-                table: Mutex::default(),
-                ready: Mutex::default(),
-                epoch: AtomicU64::new(0),
-                stepping: AtomicBool::new(false),
-                steps: AtomicU64::new(0),
-                watchdog_asleep: AtomicBool::new(false),
-                watchdog: Mutex::new(None),
-                closed: AtomicBool::new(false),
-            })
-        }
-
-        /// Adds the socket, once for the session's life: edge-triggered, so parking again costs
-        /// no system call (`EPOLLRDHUP`: a client that hangs up is seen at once).
-        pub(super) fn register(&self, socket: &TcpStream, id: u64) -> io::Result<()> {
-            let flags = EventFlags::IN | EventFlags::RDHUP | EventFlags::ET;
-            epoll::add(&self.epoll, socket, EventData::new_u64(id), flags)?;
-            Ok(())
-        }
-
-        /// Waits up to `timeout` and queues the sessions that became ready.
-        pub(super) fn wait(&self, timeout: Duration) {
-            let mut events = [Event {
-                flags: EventFlags::empty(),
-                data: EventData::new_u64(WAKER),
-            }; BATCH];
-            let timeout = rustix::event::Timespec {
-                tv_sec: timeout.as_secs() as i64,
-                tv_nsec: i64::from(timeout.subsec_nanos()),
-            };
-            match epoll::wait(&self.epoll, &mut events[..], Some(&timeout)) {
-                Ok(n) => {
-                    let mut ready = self.ready.lock();
-                    for event in &events[..n] {
-                        let id = event.data.u64();
-                        if id != WAKER {
-                            ready.push_back(id);
-                        }
-                    }
-                }
-                Err(Errno::INTR) => {}
-                Err(e) => {
-                    log::error!("epoll_wait: {e}");
-                    thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
-
-        pub(super) fn wake_pollers(&self) {
-            let _ = rustix::io::write(&self.waker, &1u64.to_ne_bytes());
-        }
-    }
-
-    /// One `send` that does not wait: how much the socket took (0 when its buffer is full).
-    pub(crate) fn send_now(socket: &TcpStream, buf: &[u8]) -> io::Result<usize> {
-        match rustix::net::send(socket, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
-            Ok(n) => Ok(n),
-            Err(Errno::AGAIN | Errno::INTR) => Ok(0),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// One `recv` that does not wait: `None` when nothing has arrived yet.
-    pub(crate) fn recv_now(socket: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        match rustix::net::recv(socket, buf, RecvFlags::DONTWAIT) {
-            Ok((n, _)) => Ok(Some(n)),
-            Err(Errno::AGAIN | Errno::INTR) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
+mod epoll;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) use epoll::{recv_now, send_now};
 
-/// Elsewhere sessions are never parked: every session keeps its thread.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-mod fallback {
-    use super::*;
-
-    impl Parking {
-        pub(crate) fn new() -> io::Result<Parking> {
-            Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "parking needs epoll",
-            ))
-        }
-        pub(super) fn register(&self, _: &TcpStream, _: u64) -> io::Result<()> {
-            Err(io::ErrorKind::Unsupported.into())
-        }
-        pub(super) fn wait(&self, timeout: Duration) {
-            thread::sleep(timeout);
-        }
-        pub(super) fn wake_pollers(&self) {}
-    }
-
-    pub(crate) fn recv_now(_: &TcpStream, _: &mut [u8]) -> io::Result<Option<usize>> {
-        Ok(None)
-    }
-
-    pub(crate) fn send_now(_: &TcpStream, _: &[u8]) -> io::Result<usize> {
-        Ok(0)
-    }
-}
-
+mod fallback;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) use fallback::{recv_now, send_now};

@@ -227,3 +227,46 @@ fn pipelined_input_larger_than_the_read_buffer_is_all_answered() {
         c.expect("NOOP", 250);
     }
 }
+
+/// Handlers that keep a CPU busy (a few milliseconds a step, like a content filter) are not
+/// all run by the one poller thread: once it is saturated with heavy steps, helper threads
+/// run ready sessions beside it, one per further CPU.
+#[test]
+fn heavy_handlers_of_several_sessions_run_in_parallel() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+    let _serial = SERIAL.lock();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (now_running, seen_most) = (Arc::clone(&running), Arc::clone(&most));
+    let server = start(move |s| {
+        let mut handlers = CommandHandlers::smtp();
+        handlers.add("NOOP", move |ctx, _| {
+            let n = now_running.fetch_add(1, Ordering::SeqCst) + 1;
+            seen_most.fetch_max(n, Ordering::SeqCst);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_millis(3) {
+                std::hint::spin_loop();
+            }
+            now_running.fetch_sub(1, Ordering::SeqCst);
+            ctx.reply(Reply::new(250, "Ok"))
+        });
+        s.command_handlers = handlers;
+    });
+    std::thread::scope(|scope| {
+        for i in 0..4 {
+            let mut c = server.client();
+            scope.spawn(move || {
+                c.expect(&format!("EHLO busy{i}.example"), 250);
+                for _ in 0..40 {
+                    c.expect("NOOP", 250);
+                }
+            });
+        }
+    });
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = most.load(Ordering::SeqCst);
+    if cpus >= 2 {
+        assert!(most >= 2, "heavy steps ran one at a time on {cpus} CPUs");
+    }
+}

@@ -334,6 +334,27 @@ fn link_unnamed_never_overwrites() {
     assert!(files(md.tmp_dir()).is_empty());
 }
 
+/// The `/proc/self/fd` way, used where the kernel refuses `AT_EMPTY_PATH` links, works the
+/// same and never overwrites either.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn link_through_proc_never_overwrites() {
+    let root = tempfile::tempdir().unwrap();
+    let md = Maildir::create(root.path()).unwrap();
+    let Some(mut file) = unnamed::create(md.tmp_dir()).unwrap() else {
+        return;
+    };
+    file.write_all(b"via proc").unwrap();
+    let taken = md.new_dir().join("taken");
+    fs::write(&taken, b"old mail").unwrap();
+    let err = unnamed::link_by_proc(&file, &taken).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+    let free = md.new_dir().join("free");
+    unnamed::link_by_proc(&file, &free).unwrap();
+    assert_eq!(fs::read(&free).unwrap(), b"via proc");
+    assert_eq!(fs::read(&taken).unwrap(), b"old mail");
+}
+
 /// When linking the O_TMPFILE file fails (no /proc), the written message is copied into
 /// a named tmp/ file and delivered, and O_TMPFILE is not tried again.
 #[cfg(any(target_os = "linux", target_os = "android"))]

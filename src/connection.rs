@@ -281,7 +281,7 @@ impl Connection {
                     self.set_socket_read_timeout(left)?;
                 }
             }
-            if crate::parking::holds_role() {
+            if crate::parking::serves_parked_sessions() {
                 // This thread serves the parked sessions: before it blocks on one client, the
                 // role passes to another thread.
                 if let Some(n) = self.read_now()? {
@@ -456,7 +456,7 @@ impl Connection {
     }
 
     pub(crate) fn flush(&mut self) -> Result<()> {
-        if !self.wbuf.is_empty() && crate::parking::holds_role() {
+        if !self.wbuf.is_empty() && crate::parking::serves_parked_sessions() {
             // A client that does not read its replies must not stall the parked sessions:
             // what the socket cannot take at once goes out after the poller role passed on.
             if let Stream::Plain(tcp) = &self.stream {

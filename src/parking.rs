@@ -15,10 +15,10 @@
 //! alone; a watchdog does the same for a handler that runs longer than a tick. TLS sessions
 //! are never parked (rustls may hold records the socket no longer shows): they keep a thread.
 //!
-//! When the role holder has had no idle moment for a while (heavy handlers, such as Maildir
-//! delivery, keep one CPU busy), a *helper* thread joins it: it waits on the same epoll set
-//! and runs ready sessions too, until it finds nothing to do. A server whose poller keeps up
-//! pays for no second thread.
+//! When the role holder is saturated with heavy steps (handlers such as Maildir delivery keep
+//! its CPU busy), a *helper* thread joins it, up to one per further CPU: it waits on the same
+//! epoll set and runs ready sessions too, until it finds nothing to do or its steps turn
+//! light. A server whose poller keeps up, or whose steps are quick, pays for no second thread.
 
 #![cfg_attr(
     not(any(target_os = "linux", target_os = "android")),
@@ -76,7 +76,7 @@ thread_local! {
 }
 
 /// Whether this thread serves parked sessions (it must not block on one client).
-pub(crate) fn holds_role() -> bool {
+pub(crate) fn serves_parked_sessions() -> bool {
     DUTY.with(|duty| duty.borrow().is_some())
 }
 

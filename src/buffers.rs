@@ -6,7 +6,10 @@
 //! message, the allocator hands the pages back and every 1 MB message page-faults them in
 //! again (a third of scenario d's page faults). Only a thread that is running a session reads
 //! DATA, so a small cache per thread gives both: idle sessions hold nothing, and a busy thread
-//! reuses the same warm pages message after message.
+//! reuses the same warm pages message after message. A session that keeps a thread of its own
+//! (TLS, or `park_idle_sessions` off) empties the cache before it waits for its next command,
+//! so its idle thread holds none either; threads parked in the pool keep theirs (at most
+//! `thread_pool_size` × 3 buffers).
 
 use std::cell::RefCell;
 
@@ -53,6 +56,16 @@ pub(crate) fn give_back(buf: Vec<u8>) {
     });
 }
 
+/// Frees this thread's cache: the thread is about to wait for one client for an unknown time
+/// (a session with a thread of its own, between commands), and should not sit on buffers.
+pub(crate) fn release() {
+    let _ = SPARE.try_with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut() {
+            *spare = Vec::new();
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +93,7 @@ mod tests {
         let big = take(LARGEST_KEPT);
         assert!(big.capacity() >= LARGEST_KEPT);
         assert_eq!(SPARE.with(|s| s.borrow().len()), KEPT_PER_THREAD);
+        release();
+        assert_eq!(SPARE.with(|s| s.borrow().capacity()), 0);
     }
 }

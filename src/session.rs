@@ -302,6 +302,11 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
             })?;
             flow
         } else {
+            if conn.buffered().is_empty() {
+                // This thread waits for this one client (a parked session gets here only with
+                // input buffered): it keeps no DATA buffers meanwhile.
+                crate::buffers::release();
+            }
             conn.set_read_timeout(config.limits.command_timeout)?;
             let status = conn.read_line_since(config.limits.max_line_length, line, waited_since)?;
             idle.store(false, Ordering::SeqCst);

@@ -222,12 +222,11 @@ impl Connection {
         let grow_to = if self.bulk { DATA_BUF } else { COMMAND_BUF };
         if self.rbuf.is_empty() {
             self.rbuf.resize(FIRST_BUF, 0);
-        } else if filled && self.bulk && self.rbuf.len() < grow_to {
-            // Nothing is buffered, so the command buffer can be swapped for a bulk one.
-            let mut bulk = crate::buffers::take(grow_to);
-            bulk.resize(grow_to, 0);
-            self.rbuf = bulk;
         } else if filled && self.rbuf.len() < grow_to {
+            if self.bulk {
+                // Nothing is buffered: the command buffer is swapped for a cached bulk one.
+                self.rbuf = crate::buffers::take(grow_to);
+            }
             self.rbuf.resize(grow_to, 0);
         }
     }

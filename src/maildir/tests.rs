@@ -313,46 +313,28 @@ fn publish_never_overwrites() {
     assert_eq!(fs::read(&path).unwrap(), b"new mail");
 }
 
-/// The same for an O_TMPFILE file: linkat fails on the taken name, a fresh one is used.
+/// The same for an O_TMPFILE file, by either way of linking it (`AT_EMPTY_PATH`, and the
+/// `/proc/self/fd` path used where the kernel refuses that): linkat fails on the taken name,
+/// a fresh one is used.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn link_unnamed_never_overwrites() {
-    let root = tempfile::tempdir().unwrap();
-    let md = Maildir::create(root.path()).unwrap();
-    let Some(mut file) = unnamed::create(md.tmp_dir()).unwrap() else {
-        return; // no O_TMPFILE on this file system
-    };
-    file.write_all(b"new mail").unwrap();
-    let taken = md.new_dir().join("taken");
-    fs::write(&taken, b"old mail").unwrap();
-    let path = md
-        .link_new(taken.clone(), |to| unnamed::link(&file, to))
-        .unwrap();
-    assert_ne!(path, taken);
-    assert_eq!(fs::read(&taken).unwrap(), b"old mail");
-    assert_eq!(fs::read(&path).unwrap(), b"new mail");
-    assert!(files(md.tmp_dir()).is_empty());
-}
-
-/// The `/proc/self/fd` way, used where the kernel refuses `AT_EMPTY_PATH` links, works the
-/// same and never overwrites either.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-#[test]
-fn link_through_proc_never_overwrites() {
-    let root = tempfile::tempdir().unwrap();
-    let md = Maildir::create(root.path()).unwrap();
-    let Some(mut file) = unnamed::create(md.tmp_dir()).unwrap() else {
-        return;
-    };
-    file.write_all(b"via proc").unwrap();
-    let taken = md.new_dir().join("taken");
-    fs::write(&taken, b"old mail").unwrap();
-    let err = unnamed::link_by_proc(&file, &taken).unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-    let free = md.new_dir().join("free");
-    unnamed::link_by_proc(&file, &free).unwrap();
-    assert_eq!(fs::read(&free).unwrap(), b"via proc");
-    assert_eq!(fs::read(&taken).unwrap(), b"old mail");
+    let links: [fn(&File, &Path) -> io::Result<()>; 2] = [unnamed::link, unnamed::link_by_proc];
+    for link in links {
+        let root = tempfile::tempdir().unwrap();
+        let md = Maildir::create(root.path()).unwrap();
+        let Some(mut file) = unnamed::create(md.tmp_dir()).unwrap() else {
+            return; // no O_TMPFILE on this file system
+        };
+        file.write_all(b"new mail").unwrap();
+        let taken = md.new_dir().join("taken");
+        fs::write(&taken, b"old mail").unwrap();
+        let path = md.link_new(taken.clone(), |to| link(&file, to)).unwrap();
+        assert_ne!(path, taken);
+        assert_eq!(fs::read(&taken).unwrap(), b"old mail");
+        assert_eq!(fs::read(&path).unwrap(), b"new mail");
+        assert!(files(md.tmp_dir()).is_empty());
+    }
 }
 
 /// When linking the O_TMPFILE file fails (no /proc), the written message is copied into

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -339,6 +339,35 @@ fn load_tls(
     ))
 }
 
+/// The directories that creating the Maildir is about to add: the Maildir and its missing
+/// ancestors, deepest first. Directories that already existed are never in it.
+struct NewDirs(Vec<PathBuf>);
+
+impl NewDirs {
+    fn missing_for(maildir: &Path) -> NewDirs {
+        let mut missing = Vec::new();
+        let mut dir = Some(maildir);
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            missing.push(d.to_path_buf());
+            dir = d.parent();
+        }
+        NewDirs(missing)
+    }
+
+    /// Removes them again, with the Maildir's `tmp/`, `new/` and `cur/`. `remove_dir` takes
+    /// only empty directories, so nothing anyone put there meanwhile is lost.
+    fn remove(self) {
+        if let Some(maildir) = self.0.first() {
+            for sub in ["tmp", "new", "cur"] {
+                let _ = std::fs::remove_dir(maildir.join(sub));
+            }
+        }
+        for dir in &self.0 {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 /// Compares two secrets in time independent of where they differ.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -403,10 +432,17 @@ fn run() -> Result<(), Fatal> {
         status: 1,
         message: format!("cannot install signal handlers: {e}"),
     })?;
+    let created = (!options.discard).then(|| NewDirs::missing_for(&options.maildir));
     let server = build_server(&options)?;
-    let handle = server.start().map_err(|e| Fatal {
-        status: 1,
-        message: e.to_string(),
+    let handle = server.start().map_err(|e| {
+        // A failed start (an address in use) leaves no empty Maildir behind.
+        if let Some(created) = created {
+            created.remove();
+        }
+        Fatal {
+            status: 1,
+            message: e.to_string(),
+        }
     })?;
     if options.discard {
         log::info!("discarding every message (--discard)");

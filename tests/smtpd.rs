@@ -676,3 +676,41 @@ fn binary_exit_status_for_help_and_bad_flags() {
     assert!(err.contains("--no-such-flag"), "{err}");
     assert_eq!(run(&["--max-recipients", "many"]).0, Some(2));
 }
+
+#[test]
+fn binary_start_failure_leaves_no_maildir_behind() {
+    let bin = smtpd_binary();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("new-parent").join("md");
+    let mut child = Command::new(bin)
+        .args(["--listen", &taken.local_addr().unwrap().to_string(), "--maildir"])
+        .arg(&maildir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(30)).expect("smtpd exits");
+    let err = child.wait_with_output().unwrap().stderr;
+    assert_eq!(status.code(), Some(1), "{}", String::from_utf8_lossy(&err));
+    // Neither the Maildir nor the parent it had to create is left; the existing one is.
+    assert!(!dir.path().join("new-parent").exists());
+    assert!(dir.path().exists());
+
+    // A Maildir that existed is kept as it was, mail and all.
+    let kept = dir.path().join("kept");
+    fs::create_dir_all(kept.join("new")).unwrap();
+    fs::write(kept.join("new").join("1.mail"), b"x").unwrap();
+    let mut child = Command::new(bin)
+        .args(["--listen", &taken.local_addr().unwrap().to_string(), "--maildir"])
+        .arg(&kept)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(30)).expect("smtpd exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(kept.join("new").join("1.mail").exists());
+}

@@ -1,7 +1,8 @@
 //! Bulk buffers for message data, kept per thread between messages.
 //!
-//! A DATA read needs a 64 KiB input buffer and an output buffer of about the same size. Owned
-//! by the session, they would cost 128 KiB for every session that ever received a large
+//! A DATA read needs a 64 KiB input buffer (the message is handed out from it; see
+//! `data::Pieces`), and the Maildir writer a carry-over of the same size. Owned by the
+//! session, the input buffer would cost 64 KiB for every session that ever received a large
 //! message, even while it idles (issue 5: at most 12 KB per idle connection); allocated per
 //! message, the allocator hands the pages back and every 1 MB message page-faults them in
 //! again (a third of scenario d's page faults). Only a thread that is running a session reads
@@ -9,13 +10,13 @@
 //! reuses the same warm pages message after message. A session that keeps a thread of its own
 //! (TLS, or `park_idle_sessions` off) empties the cache before it waits for its next command,
 //! so its idle thread holds none either; threads parked in the pool keep theirs (at most
-//! `thread_pool_size` × 3 buffers).
+//! `thread_pool_size` × 2 buffers).
 
 use std::cell::RefCell;
 
-/// Buffers kept per thread: the input and output buffers of the DATA read in progress, and
-/// the Maildir writer's carry-over.
-const KEPT_PER_THREAD: usize = 3;
+/// Buffers kept per thread: the input buffer of the DATA read in progress, and the Maildir
+/// writer's carry-over.
+const KEPT_PER_THREAD: usize = 2;
 /// A buffer that grew past this (a handler read huge blocks) is freed, not kept.
 const LARGEST_KEPT: usize = 256 * 1024;
 

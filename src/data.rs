@@ -32,6 +32,9 @@
 
 use memchr::{memchr2, memmem};
 
+mod output;
+pub(crate) use output::{Output, Pieces};
+
 const CR: u8 = b'\r';
 const LF: u8 = b'\n';
 
@@ -132,6 +135,12 @@ impl DataDecoder {
     /// Until the decoder is done it consumes all of `input`: a CR or "." whose meaning depends on
     /// the next byte is remembered in the decoder, not left in `input`.
     pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> usize {
+        self.decode_into(input, out)
+    }
+
+    /// [`decode`](Self::decode) into any [`Output`]: the DATA reader takes the message as
+    /// [`Pieces`] of its read buffer instead of a copy.
+    pub(crate) fn decode_into<O: Output>(&mut self, input: &[u8], out: &mut O) -> usize {
         if self.state == State::Done || input.is_empty() {
             return 0;
         }
@@ -176,7 +185,8 @@ impl DataDecoder {
                 State::Cr => {
                     if b == LF {
                         i += 1;
-                        out.extend_from_slice(b"\r\n");
+                        // The CR ended the previous input.
+                        out.bytes(b"\r\n");
                         self.end_line(self.line_len.saturating_add(2));
                         self.state = State::LineStart { after_crlf: true };
                     } else {
@@ -199,11 +209,11 @@ impl DataDecoder {
     /// Lines are found one CR or LF at a time; once two in a row have one length, the lines
     /// that follow with that length are taken a stretch at a time by
     /// [`FastPath::same_length_lines`].
-    fn text(
+    fn text<O: Output>(
         &mut self,
         input: &[u8],
         start: usize,
-        out: &mut Vec<u8>,
+        out: &mut O,
         fast: &mut FastPath,
     ) -> usize {
         let mut i = start;
@@ -245,7 +255,7 @@ impl DataDecoder {
                     // Whether this CR ends the line is known only with the next input.
                     self.line_len = seg;
                     self.state = State::Cr;
-                    out.extend_from_slice(input.get(copied..at).unwrap_or_default());
+                    out.input(input, copied, at);
                     return at + 1;
                 }
                 (Some(&CR), Some(_)) => {
@@ -258,8 +268,8 @@ impl DataDecoder {
                     // memchr2 found no CR at `p`, so it is a bare LF.
                     self.saw_bare = true;
                     if self.policy == BareNewlinePolicy::Normalize {
-                        out.extend_from_slice(input.get(copied..at).unwrap_or_default());
-                        out.extend_from_slice(b"\r\n");
+                        out.input(input, copied, at);
+                        out.bytes(b"\r\n");
                         self.end_line(seg.saturating_add(2));
                         self.state = State::LineStart { after_crlf: false };
                         return at + 1;
@@ -269,14 +279,14 @@ impl DataDecoder {
                 }
             }
         };
-        out.extend_from_slice(input.get(copied..stop).unwrap_or_default());
+        out.input(input, copied, stop);
         stop
     }
 
     /// Emits a pending CR that turned out not to be followed by LF, and goes on reading text.
-    fn bare_cr(&mut self, out: &mut Vec<u8>) {
+    fn bare_cr<O: Output>(&mut self, out: &mut O) {
         self.saw_bare = true;
-        out.push(CR);
+        out.bytes(b"\r");
         self.line_len = self.line_len.saturating_add(1);
         self.state = State::Text;
     }
@@ -346,13 +356,13 @@ impl FastPath {
     // Kept out of line: inlined, it made the per-line loop in `decode` spill registers, which
     // cost lines that never come here (varying lengths, bare LFs) about 10 % more instructions.
     #[inline(never)]
-    fn same_length_lines(
+    fn same_length_lines<O: Output>(
         &mut self,
         input: &[u8],
         start: usize,
         len: usize,
         copied: usize,
-        out: &mut Vec<u8>,
+        out: &mut O,
     ) -> usize {
         let (mut i, mut copied) = (start, copied);
         // Short at first, so that a stretch that fails its check wastes little.
@@ -386,13 +396,13 @@ impl FastPath {
 /// CR or LF in between. On success `out` has `input[copied..end]` minus the dropped dots and the
 /// result is `end` (`start` when the first line does not fit). On failure `out` is unchanged
 /// and the result is the end of the stretch: the per-line path must take it.
-fn same_length_run(
+fn same_length_run<O: Output>(
     input: &[u8],
     start: usize,
     len: usize,
     limit: usize,
     copied: usize,
-    out: &mut Vec<u8>,
+    out: &mut O,
 ) -> Result<usize, usize> {
     let out_len = out.len();
     let mut uncopied = copied;
@@ -412,7 +422,7 @@ fn same_length_run(
             break;
         }
         if text_start != line_start {
-            out.extend_from_slice(input.get(uncopied..line_start).unwrap_or_default());
+            out.input(input, uncopied, line_start);
             uncopied = text_start;
         }
         line_start = lf + 1;
@@ -427,7 +437,7 @@ fn same_length_run(
         out.truncate(out_len);
         return Err(line_start);
     }
-    out.extend_from_slice(input.get(uncopied..line_start).unwrap_or_default());
+    out.input(input, uncopied, line_start);
     Ok(line_start)
 }
 

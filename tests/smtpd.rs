@@ -684,7 +684,11 @@ fn binary_start_failure_leaves_no_maildir_behind() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("new-parent").join("md");
     let mut child = Command::new(bin)
-        .args(["--listen", &taken.local_addr().unwrap().to_string(), "--maildir"])
+        .args([
+            "--listen",
+            &taken.local_addr().unwrap().to_string(),
+            "--maildir",
+        ])
         .arg(&maildir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -703,7 +707,11 @@ fn binary_start_failure_leaves_no_maildir_behind() {
     fs::create_dir_all(kept.join("new")).unwrap();
     fs::write(kept.join("new").join("1.mail"), b"x").unwrap();
     let mut child = Command::new(bin)
-        .args(["--listen", &taken.local_addr().unwrap().to_string(), "--maildir"])
+        .args([
+            "--listen",
+            &taken.local_addr().unwrap().to_string(),
+            "--maildir",
+        ])
         .arg(&kept)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

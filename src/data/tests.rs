@@ -1,3 +1,4 @@
+use super::output::Piece;
 use super::*;
 use proptest::prelude::*;
 
@@ -29,15 +30,31 @@ fn outcome(dec: &DataDecoder, out: Vec<u8>, consumed: usize) -> Outcome {
 
 /// Feeds `input` in chunks ending at `cuts` (sorted, clamped), the way a server loop does: it stops
 /// feeding once the decoder is done. Returns the outcome and the final decoder state.
+///
+/// Every chunk is decoded twice, into a `Vec` and into [`Pieces`] (the DATA reader's way), and
+/// the two must agree exactly: same bytes, same consumption, same decoder state.
 fn decode_cuts(policy: BareNewlinePolicy, input: &[u8], cuts: &[usize]) -> (Outcome, DataDecoder) {
     let mut dec = DataDecoder::new(policy);
     let mut out = Vec::new();
+    let mut by_pieces = DataDecoder::new(policy);
+    let mut pieces = Pieces::default();
     let mut consumed = 0;
     let mut prev = 0;
     for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
         let cut = cut.clamp(prev, input.len());
         let chunk = &input[prev..cut];
+        let out_before = out.len();
         let n = dec.decode(chunk, &mut out);
+        pieces.clear();
+        assert_eq!(
+            by_pieces.decode_into(chunk, &mut pieces),
+            n,
+            "pieces consumed"
+        );
+        let joined: Vec<u8> = pieces.iter().flat_map(|p| p.of(chunk).to_vec()).collect();
+        assert_eq!(joined, out[out_before..], "pieces differ from the copy");
+        assert_eq!(pieces.len(), joined.len());
+        assert_eq!(by_pieces, dec);
         consumed += n;
         assert!(n <= chunk.len());
         // Until the end of data every byte is consumed; a pending CR or "." lives in the decoder.
@@ -634,5 +651,45 @@ proptest! {
             prop_assert_eq!(&split, &whole);
             prop_assert_eq!(split_dec, whole_dec);
         }
+    }
+}
+
+#[test]
+fn pieces_merge_adjacent_runs_and_skip_empty_ones() {
+    let input = b"abcdef";
+    let mut pieces = Pieces::default();
+    pieces.input(input, 0, 2);
+    pieces.input(input, 2, 4);
+    pieces.input(input, 4, 4);
+    pieces.bytes(b"");
+    pieces.input(input, 5, 6);
+    pieces.bytes(b"\r\n");
+    let list: Vec<Piece> = pieces.iter().collect();
+    assert_eq!(
+        list,
+        [
+            Piece::Input(0, 4),
+            Piece::Input(5, 6),
+            Piece::Bytes(b"\r\n")
+        ]
+    );
+    assert_eq!(Output::len(&pieces), 7);
+}
+
+#[test]
+fn pieces_truncate_like_a_vec() {
+    let input = b"0123456789";
+    for len in 0..=9 {
+        let mut pieces = Pieces::default();
+        let mut vec = Vec::new();
+        for out in [&mut pieces as &mut dyn Output, &mut vec] {
+            out.input(input, 0, 3);
+            out.bytes(b"\r\n");
+            out.input(input, 6, 10);
+            out.truncate(len);
+        }
+        let joined: Vec<u8> = pieces.iter().flat_map(|p| p.of(input).to_vec()).collect();
+        assert_eq!(joined, vec, "truncate({len})");
+        assert_eq!(Output::len(&pieces), vec.len());
     }
 }

@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use std::io::Write;
 
 use common::{start, Client, TestServer};
-use indy_smtp::data::dot_stuff;
-use indy_smtp::BareNewlinePolicy;
+use indy_smtp::data::{dot_stuff, DataDecoder};
+use indy_smtp::{BareNewlinePolicy, RawStreamType};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -118,6 +118,51 @@ fn any_body_split_into_small_writes_arrives_identical() {
         .unwrap();
     let mut c = c.into_inner();
     assert_eq!(c.cmd("NOOP").0, 250);
+}
+
+/// A `Direct` stream hands the message out from the connection's read buffer, in pieces (runs
+/// of input, and the CR LF that `Normalize` puts for a bare LF): what the handler reads must be
+/// exactly what the decoder makes of the same bytes in one piece.
+#[test]
+fn direct_stream_reads_exactly_what_the_decoder_decodes() {
+    let s = start(|srv| {
+        srv.raw_stream_type = RawStreamType::Direct;
+        srv.bare_newline_policy = BareNewlinePolicy::Normalize;
+    });
+    let c = RefCell::new(s.client());
+    c.borrow_mut().writer.set_nodelay(true).unwrap();
+    c.borrow_mut().expect("EHLO client.example", 250);
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        ..Config::default()
+    });
+    let strategy = (body(), proptest::collection::vec(1usize..=64, 1..32));
+    runner
+        .run(&strategy, |(body, pieces)| {
+            let c = &mut c.borrow_mut();
+            c.expect("MAIL FROM:<a@b.example>", 250);
+            c.expect("RCPT TO:<c@d.example>", 250);
+            c.expect("DATA", 354);
+            let wire = dot_stuff(&body);
+            let mut want = Vec::new();
+            DataDecoder::new(BareNewlinePolicy::Normalize).decode(&wire, &mut want);
+            let mut rest = &wire[..];
+            for &n in pieces.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (now, later) = rest.split_at(n.min(rest.len()));
+                c.writer.write_all(now).expect("write");
+                rest = later;
+            }
+            let (code, text) = c.read_reply();
+            prop_assert_eq!(code, 250, "{}", text);
+            let got = s.inbox.lock().pop().expect("a message was delivered");
+            prop_assert_eq!(got.data, want);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(c.into_inner().cmd("NOOP").0, 250);
 }
 
 #[test]

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 /// Largest single copy of message data. glibc copies more than about 2 KiB with `rep movsb`,
 /// which runs at under 3 GB/s on AMD EPYC when source and destination are not aligned alike
 /// (measured: 1.9 GB/s against 35 GB/s for 2 KiB pieces); the socket buffer and the caller's
-/// buffer are aligned however they happen to be, so the DATA path copies in pieces this size
-/// (issue 5: CPU per MB received).
+/// buffer are aligned however they happen to be, so `Read::read` on a `DataReader` copies in
+/// pieces this size (issue 5: CPU per MB received). `BufRead` hands out the read buffer itself.
 const COPY_CHUNK: usize = 2048;
 
 /// How a message's data ended, once it was read to its end.

@@ -151,7 +151,8 @@ impl<'c> DataReader<'c> {
     /// What is left of the piece being handed out; `None` when the block is all handed out.
     fn rest_of_piece(&self) -> Option<&[u8]> {
         let piece = self.pieces.get(self.piece)?;
-        piece.of(self.conn.buffered()).get(self.offset..)
+        let input = self.conn.buffered();
+        self.pieces.slice(piece, input).get(self.offset..)
     }
 
     fn check_limits(&mut self) {
@@ -200,7 +201,7 @@ impl<'c> DataReader<'c> {
                 let written = self
                     .pieces
                     .iter()
-                    .try_for_each(|piece| sink.write_all(piece.of(input)));
+                    .try_for_each(|piece| sink.write_all(self.pieces.slice(piece, input)));
                 if let Err(e) = written {
                     log::error!("spooling message data failed: {e}");
                     sink_ok = false;

@@ -42,6 +42,12 @@ impl Output for Vec<u8> {
     }
 }
 
+/// Pieces a block may be described by before the rest of it is copied. Ordinary mail is one
+/// piece per block, or one per stuffed dot; hostile input (a bare LF or a stuffed short line
+/// every few bytes) would otherwise cost a 24-byte piece per few bytes of data, 1.5 MB for a
+/// 64 KiB block of bare LFs.
+const MAX_PIECES: usize = 64;
+
 /// One piece of decoded data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Piece {
@@ -49,36 +55,34 @@ pub(crate) enum Piece {
     Input(usize, usize),
     /// Octets the decoder supplied.
     Bytes(&'static [u8]),
+    /// The octets `from..to` of the copy kept once a block has [`MAX_PIECES`] pieces.
+    Copied(usize, usize),
 }
 
 impl Piece {
     fn len(&self) -> usize {
         match *self {
-            Piece::Input(from, to) => to - from,
+            Piece::Input(from, to) | Piece::Copied(from, to) => to - from,
             Piece::Bytes(bytes) => bytes.len(),
-        }
-    }
-
-    /// The piece's octets; `input` is what was decoded.
-    pub(crate) fn of<'a>(&self, input: &'a [u8]) -> &'a [u8] {
-        match *self {
-            Piece::Input(from, to) => input.get(from..to).unwrap_or_default(),
-            Piece::Bytes(bytes) => bytes,
         }
     }
 }
 
-/// Decoded data as a list of pieces, in order; adjacent runs of input are merged.
+/// Decoded data as a list of pieces, in order; adjacent runs of input are merged. Holds the
+/// pieces of one `decode_into` call: [`clear`](Self::clear) it before decoding other input.
 #[derive(Debug, Default)]
 pub(crate) struct Pieces {
     list: Vec<Piece>,
     len: usize,
+    /// What came after the first `MAX_PIECES` pieces, copied (allocated only then).
+    copied: Vec<u8>,
 }
 
 impl Pieces {
     pub(crate) fn clear(&mut self) {
         self.list.clear();
         self.len = 0;
+        self.copied.clear();
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<Piece> {
@@ -89,13 +93,33 @@ impl Pieces {
         self.list.iter().copied()
     }
 
-    fn push(&mut self, piece: Piece) {
-        if piece.len() == 0 {
+    /// The octets of `piece`; `input` is what was decoded.
+    pub(crate) fn slice<'a>(&'a self, piece: Piece, input: &'a [u8]) -> &'a [u8] {
+        match piece {
+            Piece::Input(from, to) => input.get(from..to),
+            Piece::Copied(from, to) => self.copied.get(from..to),
+            Piece::Bytes(bytes) => Some(bytes),
+        }
+        .unwrap_or_default()
+    }
+
+    fn push(&mut self, piece: Piece, bytes: &[u8]) {
+        if bytes.is_empty() {
             return;
         }
-        self.len += piece.len();
+        self.len += bytes.len();
+        let full = self.list.len() >= MAX_PIECES;
         match (self.list.last_mut(), piece) {
             (Some(Piece::Input(_, end)), Piece::Input(from, to)) if *end == from => *end = to,
+            (Some(Piece::Copied(_, end)), _) => {
+                self.copied.extend_from_slice(bytes);
+                *end = self.copied.len();
+            }
+            _ if full => {
+                let from = self.copied.len();
+                self.copied.extend_from_slice(bytes);
+                self.list.push(Piece::Copied(from, self.copied.len()));
+            }
             _ => self.list.push(piece),
         }
     }
@@ -108,14 +132,13 @@ impl Output for Pieces {
 
     fn reserve(&mut self, _additional: usize) {}
 
-    fn input(&mut self, _input: &[u8], from: usize, to: usize) {
-        if from < to {
-            self.push(Piece::Input(from, to));
-        }
+    fn input(&mut self, input: &[u8], from: usize, to: usize) {
+        let bytes = input.get(from..to).unwrap_or_default();
+        self.push(Piece::Input(from, to), bytes);
     }
 
     fn bytes(&mut self, bytes: &'static [u8]) {
-        self.push(Piece::Bytes(bytes));
+        self.push(Piece::Bytes(bytes), bytes);
     }
 
     fn truncate(&mut self, len: usize) {
@@ -125,12 +148,18 @@ impl Output for Pieces {
             };
             let keep = last.len().saturating_sub(self.len - len);
             self.len -= last.len();
+            let kept = match last {
+                Piece::Input(from, _) => Piece::Input(from, from + keep),
+                Piece::Copied(from, _) => {
+                    // Copied pieces are the last ones, in the order of `copied`.
+                    self.copied.truncate(from + keep);
+                    Piece::Copied(from, from + keep)
+                }
+                Piece::Bytes(bytes) => Piece::Bytes(bytes.get(..keep).unwrap_or_default()),
+            };
             if keep > 0 {
                 self.len += keep;
-                self.list.push(match last {
-                    Piece::Input(from, _) => Piece::Input(from, from + keep),
-                    Piece::Bytes(bytes) => Piece::Bytes(bytes.get(..keep).unwrap_or_default()),
-                });
+                self.list.push(kept);
             }
         }
     }

@@ -51,7 +51,7 @@ fn decode_cuts(policy: BareNewlinePolicy, input: &[u8], cuts: &[usize]) -> (Outc
             n,
             "pieces consumed"
         );
-        let joined: Vec<u8> = pieces.iter().flat_map(|p| p.of(chunk).to_vec()).collect();
+        let joined = join(&pieces, chunk);
         assert_eq!(joined, out[out_before..], "pieces differ from the copy");
         assert_eq!(pieces.len(), joined.len());
         assert_eq!(by_pieces, dec);
@@ -73,6 +73,14 @@ fn decode_cuts(policy: BareNewlinePolicy, input: &[u8], cuts: &[usize]) -> (Outc
         prev = cut;
     }
     (outcome(&dec, out, consumed), dec)
+}
+
+/// The octets `pieces` stand for.
+fn join(pieces: &Pieces, input: &[u8]) -> Vec<u8> {
+    pieces
+        .iter()
+        .flat_map(|p| pieces.slice(p, input).to_vec())
+        .collect()
 }
 
 fn decode_all(policy: BareNewlinePolicy, input: &[u8]) -> Outcome {
@@ -688,8 +696,38 @@ fn pieces_truncate_like_a_vec() {
             out.input(input, 6, 10);
             out.truncate(len);
         }
-        let joined: Vec<u8> = pieces.iter().flat_map(|p| p.of(input).to_vec()).collect();
-        assert_eq!(joined, vec, "truncate({len})");
+        assert_eq!(join(&pieces, input), vec, "truncate({len})");
         assert_eq!(Output::len(&pieces), vec.len());
+    }
+}
+
+#[test]
+fn hostile_input_is_copied_after_the_piece_limit() {
+    // A bare LF every other byte under Normalize, and stuffed two-byte lines: each would be a
+    // piece of its own. The list stays short, and the octets are the same as a copy's.
+    let bare_lfs = b"a\n".repeat(5000);
+    let stuffed = b"..\r\n".repeat(5000);
+    for (policy, input) in [
+        (Normalize, &bare_lfs),
+        (Pass, &stuffed),
+        (Normalize, &stuffed),
+    ] {
+        let mut dec = DataDecoder::new(policy);
+        let mut copy = Vec::new();
+        dec.decode(input, &mut copy);
+        let mut dec = DataDecoder::new(policy);
+        let mut pieces = Pieces::default();
+        dec.decode_into(input, &mut pieces);
+        assert!(
+            pieces.iter().count() <= 65,
+            "{} pieces",
+            pieces.iter().count()
+        );
+        assert_eq!(join(&pieces, input), copy);
+        assert_eq!(Output::len(&pieces), copy.len());
+        for len in [copy.len() - 1, copy.len() / 2, 100, 3, 0] {
+            pieces.truncate(len);
+            assert_eq!(join(&pieces, input), copy[..len], "truncate({len})");
+        }
     }
 }

@@ -65,6 +65,10 @@ pub(crate) struct DataLimits {
 /// Reads the message after DATA's 354 from the connection: dot-unstuffed, ending at exactly
 /// CRLF.CRLF (RFC 5321 §4.1.1.4), with the size, line and bare-newline limits applied.
 /// `on_receive_raw` reads it directly with `RawStreamType::Direct`.
+///
+/// Through [`BufRead`] the message comes straight out of the connection's read buffer, with no
+/// copy: `fill_buf` returns up to a block of it at a time, and less where the decoder dropped a
+/// byte (a stuffed dot) or put one in (a CR before a bare LF).
 pub struct DataReader<'c> {
     conn: &'c mut Connection,
     decoder: DataDecoder,

@@ -50,10 +50,33 @@ fn expected(body: &[u8]) -> Vec<u8> {
 
 fn pass_server() -> (TestServer, Client) {
     let s = start(|srv| srv.bare_newline_policy = BareNewlinePolicy::Pass);
+    let c = greeted_client(&s);
+    (s, c)
+}
+
+/// A client past EHLO that sends each write at once.
+fn greeted_client(s: &TestServer) -> Client {
     let mut c = s.client();
     c.writer.set_nodelay(true).unwrap();
     c.expect("EHLO client.example", 250);
-    (s, c)
+    c
+}
+
+/// 64 cases of a random body sent in random small writes, each checked by `round_trip`
+/// against `want(body)`; the session must still be in step afterwards.
+fn small_writes_property(s: &TestServer, c: Client, want: impl Fn(&[u8]) -> Vec<u8>) {
+    let c = RefCell::new(c);
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        ..Config::default()
+    });
+    let strategy = (body(), proptest::collection::vec(1usize..=64, 1..32));
+    runner
+        .run(&strategy, |(body, pieces)| {
+            round_trip(s, &mut c.borrow_mut(), &body, &pieces, &want(&body))
+        })
+        .unwrap();
+    assert_eq!(c.into_inner().cmd("NOOP").0, 250);
 }
 
 /// Sends `body` dot-stuffed in writes of the given sizes (cycled) and checks that the server
@@ -113,19 +136,7 @@ fn any_body_arrives_byte_exact() {
 #[test]
 fn any_body_split_into_small_writes_arrives_identical() {
     let (s, c) = pass_server();
-    let c = RefCell::new(c);
-    let mut runner = TestRunner::new(Config {
-        cases: 64,
-        ..Config::default()
-    });
-    let strategy = (body(), proptest::collection::vec(1usize..=64, 1..32));
-    runner
-        .run(&strategy, |(body, pieces)| {
-            round_trip(&s, &mut c.borrow_mut(), &body, &pieces, &expected(&body))
-        })
-        .unwrap();
-    let mut c = c.into_inner();
-    assert_eq!(c.cmd("NOOP").0, 250);
+    small_writes_property(&s, c, expected);
 }
 
 /// A `Direct` stream hands the message out from the connection's read buffer, in pieces (runs
@@ -137,22 +148,12 @@ fn direct_stream_reads_exactly_what_the_decoder_decodes() {
         srv.raw_stream_type = RawStreamType::Direct;
         srv.bare_newline_policy = BareNewlinePolicy::Normalize;
     });
-    let c = RefCell::new(s.client());
-    c.borrow_mut().writer.set_nodelay(true).unwrap();
-    c.borrow_mut().expect("EHLO client.example", 250);
-    let mut runner = TestRunner::new(Config {
-        cases: 64,
-        ..Config::default()
+    let c = greeted_client(&s);
+    small_writes_property(&s, c, |body| {
+        let mut want = Vec::new();
+        DataDecoder::new(BareNewlinePolicy::Normalize).decode(&dot_stuff(body), &mut want);
+        want
     });
-    let strategy = (body(), proptest::collection::vec(1usize..=64, 1..32));
-    runner
-        .run(&strategy, |(body, pieces)| {
-            let mut want = Vec::new();
-            DataDecoder::new(BareNewlinePolicy::Normalize).decode(&dot_stuff(&body), &mut want);
-            round_trip(&s, &mut c.borrow_mut(), &body, &pieces, &want)
-        })
-        .unwrap();
-    assert_eq!(c.into_inner().cmd("NOOP").0, 250);
 }
 
 #[test]

@@ -681,23 +681,27 @@ fn binary_exit_status_for_help_and_bad_flags() {
 fn binary_start_failure_leaves_no_maildir_behind() {
     let bin = smtpd_binary();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    // smtpd on the taken address: its exit status and what it wrote to stderr.
+    let start_on_taken_port = |maildir: &Path| {
+        let mut child = Command::new(bin)
+            .args([
+                "--listen",
+                &taken.local_addr().unwrap().to_string(),
+                "--maildir",
+            ])
+            .arg(maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_bounded(&mut child, Duration::from_secs(30)).expect("smtpd exits");
+        let err = child.wait_with_output().unwrap().stderr;
+        (status.code(), String::from_utf8_lossy(&err).into_owned())
+    };
     let dir = tempfile::tempdir().unwrap();
-    let maildir = dir.path().join("new-parent").join("md");
-    let mut child = Command::new(bin)
-        .args([
-            "--listen",
-            &taken.local_addr().unwrap().to_string(),
-            "--maildir",
-        ])
-        .arg(&maildir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(&mut child, Duration::from_secs(30)).expect("smtpd exits");
-    let err = child.wait_with_output().unwrap().stderr;
-    assert_eq!(status.code(), Some(1), "{}", String::from_utf8_lossy(&err));
+    let (code, err) = start_on_taken_port(&dir.path().join("new-parent").join("md"));
+    assert_eq!(code, Some(1), "{err}");
     // Neither the Maildir nor the parent it had to create is left; the existing one is.
     assert!(!dir.path().join("new-parent").exists());
     assert!(dir.path().exists());
@@ -706,19 +710,7 @@ fn binary_start_failure_leaves_no_maildir_behind() {
     let kept = dir.path().join("kept");
     fs::create_dir_all(kept.join("new")).unwrap();
     fs::write(kept.join("new").join("1.mail"), b"x").unwrap();
-    let mut child = Command::new(bin)
-        .args([
-            "--listen",
-            &taken.local_addr().unwrap().to_string(),
-            "--maildir",
-        ])
-        .arg(&kept)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(&mut child, Duration::from_secs(30)).expect("smtpd exits");
-    assert_eq!(status.code(), Some(1));
+    let (code, err) = start_on_taken_port(&kept);
+    assert_eq!(code, Some(1), "{err}");
     assert!(kept.join("new").join("1.mail").exists());
 }

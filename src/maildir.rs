@@ -59,6 +59,10 @@ pub struct Maildir {
     tmp: PathBuf,
     new: PathBuf,
     hostname: String,
+    /// This process's id, read once: `std::process::id()` is a system call on every name.
+    /// A forked child that goes on using this value cannot overwrite its parent's mail: names
+    /// are taken exclusively, and a taken one is retried under the next counter value.
+    pid: u32,
     /// Linux: write each message into an unnamed `O_TMPFILE` file in `tmp/` and link it into
     /// `new/` when complete. Cleared for good the first time that is not possible here.
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -87,6 +91,7 @@ impl Maildir {
             new: root.join("new"),
             root,
             hostname: sanitize_hostname(&machine_hostname()),
+            pid: std::process::id(),
             #[cfg(any(target_os = "linux", target_os = "android"))]
             unnamed_tmp: AtomicBool::new(true),
         })
@@ -314,7 +319,7 @@ impl Maildir {
             "{}.M{}P{}Q{}.{}",
             now.as_secs(),
             now.subsec_micros(),
-            std::process::id(),
+            self.pid,
             q,
             self.hostname
         );

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{start, Client};
 use indy_smtp::address::Ret;
-use indy_smtp::{MailAction, MailFrom, RcptTo};
+use indy_smtp::{Command, Context, MailAction, MailFrom, RcptTo, Reply};
 use parking_lot::Mutex;
 
 fn ehlo(c: &mut Client) -> String {
@@ -275,6 +275,34 @@ fn bdat_zero_last_delivers() {
     assert_eq!(m.len(), 2);
     assert_eq!(m[0].data, b"");
     assert_eq!(m[1].data, b"hello");
+}
+
+fn help(ctx: &mut Context<'_>, _: &Command) -> indy_smtp::Result<()> {
+    ctx.reply(Reply::new(214, "See RFC 5321"))
+}
+
+/// EHLO offers CHUNKING, BINARYMIME and HELP only while their verbs are in the table: a
+/// client that saw CHUNKING would send chunks a server without BDAT runs as commands.
+#[test]
+fn removed_verbs_are_not_offered_in_ehlo() {
+    let s = start(|srv| {
+        srv.on_command_help = Some(Arc::new(help));
+        srv.command_handlers.remove("BDAT");
+        srv.command_handlers.remove("HELP");
+    });
+    let mut c = s.client();
+    let caps = ehlo(&mut c);
+    for keyword in ["CHUNKING", "BINARYMIME", "HELP"] {
+        assert!(!caps.contains(keyword), "{keyword} offered: {caps}");
+    }
+    assert!(caps.contains("8BITMIME"), "{caps}");
+    let kept = start(|srv| {
+        srv.on_command_help = Some(Arc::new(help));
+    });
+    let caps = ehlo(&mut kept.client());
+    for keyword in ["CHUNKING", "BINARYMIME", "HELP"] {
+        assert!(caps.contains(keyword), "{keyword} missing: {caps}");
+    }
 }
 
 #[test]

@@ -82,8 +82,11 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
     add(ext.eight_bit_mime, "8BITMIME".into());
     add(ext.enhanced_status_codes, "ENHANCEDSTATUSCODES".into());
     add(ext.smtputf8, "SMTPUTF8".into());
-    add(ext.chunking, "CHUNKING".into());
-    add(ext.chunking && ext.binary_mime, "BINARYMIME".into());
+    // RFC 3030 §2/§3: CHUNKING promises that BDAT takes its chunk as data. Without a BDAT
+    // handler the chunk would be read as commands, so neither keyword is offered then.
+    let chunking = ext.chunking && server.command_handlers.contains("BDAT");
+    add(chunking, "CHUNKING".into());
+    add(chunking && ext.binary_mime, "BINARYMIME".into());
     add(ext.dsn, "DSN".into());
     add(starttls_available(ctx), "STARTTLS".into());
     let mechanisms = auth::offered_mechanisms(ctx);
@@ -103,7 +106,10 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
         }
         add(true, limits);
     }
-    add(server.on_command_help.is_some(), "HELP".into());
+    add(
+        server.on_command_help.is_some() && server.command_handlers.contains("HELP"),
+        "HELP".into(),
+    );
     k.extend(ext.extra.iter().cloned());
     k
 }

@@ -218,27 +218,10 @@ fn push_sanitized(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// Byte offsets of each `%` followed by `next` in `text` (`str::match_indices` for a
-/// two-byte pattern, without setting up a substring searcher per reply).
-fn placeholders(text: &str, next: u8) -> impl Iterator<Item = usize> + '_ {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        while let Some(p) = memchr::memchr(b'%', bytes.get(from..)?) {
-            let at = from + p;
-            if bytes.get(at + 1) == Some(&next) {
-                from = at + 2;
-                return Some(at);
-            }
-            from = at + 1;
-        }
-        None
-    })
-}
-
 /// Replaces `%s` with `arg` and `%h` with `host` in a reply template (the placeholders of
 /// [`SmtpMessages`](crate::SmtpMessages)). Control characters in `arg` are removed and it is
-/// cut at 256 bytes, so a client cannot smuggle text into a reply.
+/// cut at 256 bytes, so a client cannot smuggle text into a reply; placeholders are read from
+/// the template only, so a `%h` the client sent stays as it is.
 pub fn fill_template(template: &str, arg: &str, host: &str) -> String {
     if !template.contains('%') {
         return template.to_string();
@@ -258,19 +241,28 @@ pub fn fill_template(template: &str, arg: &str, host: &str) -> String {
             .collect::<String>()
             .into()
     };
-    // Exactly `template.replace("%s", &arg).replace("%h", host)`, with one allocation when
-    // there is no `%h` to replace (issue 5: fewer allocations per reply).
-    let mut out = String::with_capacity(template.len() + arg.len());
+    // One pass over the template: the client's text is copied as it is, so a `%h` in it
+    // stays literal instead of becoming the host name.
+    let mut out = String::with_capacity(template.len() + arg.len() + host.len());
+    let bytes = template.as_bytes();
     let mut last = 0;
-    for i in placeholders(template, b's') {
-        out.push_str(&template[last..i]);
-        out.push_str(&arg);
-        last = i + 2;
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b'%', &bytes[from..]) {
+        let at = from + p;
+        let value = match bytes.get(at + 1) {
+            Some(b's') => &*arg,
+            Some(b'h') => host,
+            _ => {
+                from = at + 1;
+                continue;
+            }
+        };
+        out.push_str(&template[last..at]);
+        out.push_str(value);
+        last = at + 2;
+        from = last;
     }
     out.push_str(&template[last..]);
-    if placeholders(&out, b'h').next().is_some() {
-        out = out.replace("%h", host);
-    }
     out
 }
 
@@ -353,21 +345,21 @@ mod tests {
         }
     }
 
-    /// The single-pass `fill_template` (issue 5) gives exactly what the two `replace` calls
-    /// gave, including `%` next to a placeholder and `%h` inside the argument.
+    /// Placeholders are filled from the template only: `%` elsewhere stays, and the client's
+    /// text is copied verbatim, a `%h` or `%s` in it included.
     #[test]
-    fn template_filling_matches_sequential_replace() {
+    fn template_filling_reads_placeholders_from_the_template_only() {
         let cases = [
-            ("<%s> Ok", "a@b"),
-            ("%%s %h", "x"),
-            ("%sh", "x%"),
-            ("%s%s%", "%h"),
-            ("100%% %s", "é"),
-            ("%h %s %x", ""),
-            ("%", "y"),
+            ("<%s> Ok", "a@b", "<a@b> Ok"),
+            ("%%s %h", "x", "%x mx"),
+            ("%sh", "x%", "x%h"),
+            ("%s%s%", "%h", "%h%h%"),
+            ("100%% %s", "é", "100%% é"),
+            ("%h %s %x", "", "mx  %x"),
+            ("%", "y", "%"),
+            ("Hi %s, I am %h", "%h%s", "Hi %h%s, I am mx"),
         ];
-        for (template, arg) in cases {
-            let want = template.replace("%s", arg).replace("%h", "mx");
+        for (template, arg, want) in cases {
             assert_eq!(
                 fill_template(template, arg, "mx"),
                 want,

@@ -176,6 +176,9 @@ fn replies_byte_exact_after_helo_and_after_ehlo() {
          C: RSET
          S: 250 Ok",
     );
+    // The client's text is echoed verbatim: its `%h` is not the server's placeholder.
+    let mut c = ts.client();
+    converse(&mut c, "C: HELO %h%s\n S: 250 test.example Hello %h%s");
     let mut c = ts.client();
     converse(
         &mut c,

@@ -33,6 +33,10 @@ pub enum Error {
     ConnectionClosed,
     /// TLS configuration or handshake failed.
     Tls(String),
+    /// A line read by [`Context::read_line`](crate::Context::read_line) was longer than
+    /// `limits.max_line_length`; the rest of it has been skipped. Returned from a handler, the
+    /// client gets `500 5.5.6` and the session goes on (RFC 5321 §4.5.3.1.4).
+    LineTooLong,
 }
 
 impl fmt::Display for Error {
@@ -50,6 +54,7 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("timed out waiting for the client"),
             Error::ConnectionClosed => f.write_str("connection closed by the client"),
             Error::Tls(e) => write!(f, "TLS error: {e}"),
+            Error::LineTooLong => f.write_str("line longer than the limit"),
         }
     }
 }

@@ -435,6 +435,14 @@ fn run_handler(
             let flow = if close { Flow::Close } else { Flow::Continue };
             Ok((flow, pending))
         }
+        // RFC 5321 §4.5.3.1.4: a too-long line is a 500 5.5.6, not the end of the session.
+        Ok(Err(Error::LineTooLong)) => {
+            let reply =
+                Reply::new(500, config.messages.line_too_long.clone()).with_enhanced("5.5.6");
+            conn.reply(&reply)?;
+            let flow = if close { Flow::Close } else { Flow::Continue };
+            Ok((flow, pending))
+        }
         Ok(Err(e)) => Err(e),
         Err(panic) => {
             report_panic(shared, thread, &panic_text(&panic));

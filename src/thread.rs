@@ -222,17 +222,16 @@ impl<'a> Context<'a> {
     }
 
     /// Reads one line from the client (for exchanges such as AUTH), without its line end, under
-    /// the command timeout and line limit. Pending replies are sent first.
+    /// the command timeout and line limit. Pending replies are sent first. A line over the
+    /// limit is [`Error::LineTooLong`]: a handler that returns it with `?` gets the client a
+    /// `500 5.5.6`, and the session goes on.
     pub fn read_line(&mut self) -> Result<String> {
         let limits = &self.server().limits;
         self.conn.set_read_timeout(limits.command_timeout)?;
         let mut line = Vec::new();
         match self.conn.read_line(limits.max_line_length, &mut line)? {
             LineStatus::Line { .. } => Ok(String::from_utf8_lossy(&line).into_owned()),
-            LineStatus::TooLong => Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "line too long",
-            ))),
+            LineStatus::TooLong => Err(Error::LineTooLong),
         }
     }
 

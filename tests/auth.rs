@@ -376,6 +376,12 @@ fn on_command_auth_replaces_builtin() {
     let (code, text) = c.cmd("hello");
     assert_eq!(code, 235);
     assert!(text.ends_with("custom X-TOKEN,abc hello"), "{text}");
+    // A too-long answer: the handler's `?` on Error::LineTooLong gives the client a
+    // 500 5.5.6 (RFC 5321 §4.5.3.1.4), and the session goes on.
+    assert_eq!(c.cmd("AUTH X-TOKEN abc"), (334, "Z28=".to_string()));
+    let (code, text) = c.cmd(&"x".repeat(5000));
+    assert_eq!((code, text.as_str()), (500, "5.5.6 Line too long"));
+    c.expect("NOOP", 250);
 }
 
 /// Every log record of this test binary.

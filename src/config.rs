@@ -1,7 +1,16 @@
 //! Settings beside Indy's properties: ESMTP extensions, limits and timeouts, and the enums of
 //! the receive path.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The longest wait a deadline is set for. A longer timeout (`Duration::MAX` for "never", say)
+/// waits this long instead of overflowing `Instant`, which would panic.
+const LONGEST_WAIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// `start + wait`, with waits over ten years cut to ten years.
+pub(crate) fn deadline(start: Instant, wait: Duration) -> Instant {
+    start + wait.min(LONGEST_WAIT)
+}
 
 pub use crate::data::BareNewlinePolicy;
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use memchr::memchr;
 
+use crate::config::deadline as deadline_after;
 use crate::error::{Error, Result};
 use crate::reply::Reply;
 
@@ -206,7 +207,8 @@ impl Connection {
             return Ok(());
         }
         self.flush()?;
-        let deadline = deadline.or_else(|| self.read_timeout.map(|t| Instant::now() + t));
+        let deadline =
+            deadline.or_else(|| self.read_timeout.map(|t| deadline_after(Instant::now(), t)));
         self.prepare_read();
         let n = self.read_by(deadline)?;
         self.took(n)
@@ -380,7 +382,7 @@ impl Connection {
         out.clear();
         // The timeout bounds the whole line, not each read: a client trickling a byte at a time
         // must not hold the session forever (RFC 5321 §4.5.3.2.7 is a per-command timeout).
-        let deadline = self.read_timeout.map(|t| started + t);
+        let deadline = self.read_timeout.map(|t| deadline_after(started, t));
         if self.discarding {
             self.skip_past_newline(deadline)?;
         }

@@ -172,7 +172,15 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool)
             return;
         }
         match accepted {
-            Ok((tcp, peer)) => admit(shared, tcp, peer, implicit_tls),
+            Ok((tcp, peer)) => {
+                // A bug met while admitting one client must not stop the server accepting.
+                let admitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    admit(shared, tcp, peer, implicit_tls)
+                }));
+                if admitted.is_err() {
+                    log::error!("admitting {peer} panicked; still accepting");
+                }
+            }
             Err(e) => {
                 log::warn!("accept failed: {e}");
                 // EMFILE and friends: back off instead of spinning.
@@ -336,6 +344,12 @@ impl ServerHandle {
     /// Stops gracefully (Indy's `Active := False`, done right): stops accepting, answers idle
     /// sessions `421 4.3.2` and closes them, lets transactions in flight finish for up to
     /// `stop_timeout`, then closes the rest, and joins every thread.
+    ///
+    /// `stop_timeout` bounds how long clients are waited for, not how long `stop` takes: a
+    /// handler still running at the deadline has its client's connection closed, and `stop`
+    /// returns once that handler has returned too (a thread cannot be stopped safely from
+    /// outside). Its client gets no reply, so it will send the message again (RFC 5321 §6.1:
+    /// a duplicate rather than a loss).
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -358,7 +372,7 @@ impl ServerHandle {
             let _ = handle.join();
         }
         self.interrupt_sessions(|slot| slot.idle.load(Ordering::SeqCst), Shutdown::Read);
-        let deadline = Instant::now() + self.shared.config.stop_timeout;
+        let deadline = crate::config::deadline(Instant::now(), self.shared.config.stop_timeout);
         while rt.active() > 0 && Instant::now() < deadline {
             self.interrupt_sessions(|slot| slot.idle.load(Ordering::SeqCst), Shutdown::Read);
             thread::sleep(Duration::from_millis(10));

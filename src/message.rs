@@ -1,6 +1,6 @@
 //! The message handed to the `on_receive_message` and `on_receive_message_parsed` events.
 //!
-//! Indy 9's two receive modes that build a `TIdMessage` (reference §6):
+//! Indy 9's two receive modes that build a `TIdMessage`:
 //! **rmMessage** is [`Message::unparsed`] (the header block is split from the body at the first
 //! empty line, nothing is parsed) and **rmMessageParsed** is [`Message::parse`] (header fields
 //! and MIME structure parsed with `mailparse`; envelope recipients in neither To nor Cc become
@@ -9,7 +9,8 @@
 //! applications store mail byte-exact; parsed fields are copies taken out of it.
 //!
 //! Deliberate differences from Indy 9:
-//! * A message with no empty line is all header with an empty body (Indy 9 lost sync, §11.9).
+//! * A message with no empty line is all header with an empty body (Indy 9 lost
+//!   its place in the stream).
 //! * BCC reconciliation compares whole addresses, ignoring case in the domain only
 //!   (RFC 5321 §2.4), instead of Indy 9's case-sensitive substring test.
 //! * `X-Server` stays in [`Message::x_server`]; the raw bytes are never modified.
@@ -19,8 +20,8 @@
 //!   walked here with an explicit stack, splitting multipart bodies exactly as `mailparse` does
 //!   and calling only its non-recursive pieces (`parse_headers`, `parse_content_type`,
 //!   `addrparse_header`, [`mailparse::body::Body`]).
-//! * A malformed address field does not fail the message: as in Indy 9 (no syntax check,
-//!   reference §5.1) entries `mailparse` rejects are kept as bare text.
+//! * A malformed address field does not fail the message: as in Indy 9 (which checks no
+//!   syntax) entries `mailparse` rejects are kept as bare text.
 
 use std::fmt;
 

@@ -1,7 +1,10 @@
 //! Reply texts: Indy's `TIdSMTPMessages`, every text replaceable.
 //!
 //! Codes are fixed by the RFCs and set by the verbs (Indy 9 also hard-coded them); only the texts
-//! live here. In a text, `%s` stands for the value named in the field's doc (sanitised, at most
+//! live here. They cover what Indy's `TIdSMTPMessages` covered and the common refusals; the
+//! replies that explain a precise fault (a path's syntax error, an AUTH exchange's error, the
+//! BDAT count, the session limits) keep fixed texts. To change one of those, replace the verb
+//! in [`CommandHandlers`](crate::CommandHandlers) or refuse earlier in an event. In a text, `%s` stands for the value named in the field's doc (sanitised, at most
 //! 256 bytes) and `%h` for the server's host name.
 
 /// Texts for the greeting and the HELO/EHLO/AUTH exchange (Indy's `TIdSMTPGreeting`).
@@ -76,7 +79,9 @@ pub struct SmtpMessages {
     pub x_server: String,
     /// An unknown verb (500 5.5.2, Indy's `ReplyUnknownCommand`).
     pub reply_unknown_command: String,
-    /// Connection refused because `max_connections` is reached (421 4.7.0, Indy's `MaxConnectionReply`).
+    /// Connection refused because `max_connections` (or the per-address limit) is reached:
+    /// 421 in place of the greeting (RFC 5321 §3.1), so with no enhanced code (RFC 2034 §3:
+    /// none before EHLO). Indy's `MaxConnectionReply`.
     pub max_connection_reply: String,
     /// VRFY without a handler (252 2.5.0, RFC 5321 §3.5.3).
     pub cannot_vrfy: String,
@@ -141,7 +146,7 @@ impl Default for SmtpMessages {
             quit_reply: "%h closing connection".into(),
             x_server: "indy-smtp".into(),
             reply_unknown_command: "Command unrecognized".into(),
-            max_connection_reply: "Too many connections, try again later".into(),
+            max_connection_reply: "%h Too many connections, try again later".into(),
             cannot_vrfy: "Cannot VRFY user, but will accept message and attempt delivery".into(),
             line_too_long: "Line too long".into(),
             syntax_error: "Syntax error: %s".into(),

@@ -43,7 +43,7 @@ pub(crate) fn rate_timeout(
     if min_rate == 0 {
         return Ok(block_timeout);
     }
-    let allowed = block_timeout + Duration::from_secs(bytes / min_rate);
+    let allowed = block_timeout.saturating_add(Duration::from_secs(bytes / min_rate));
     match allowed.checked_sub(started.elapsed()) {
         Some(left) if !left.is_zero() => Ok(left.min(block_timeout)),
         _ => Err(Error::Timeout),

@@ -87,7 +87,9 @@ pub struct SmtpServer {
     /// The listen(2) backlog, so a burst of connects is not dropped (the kernel caps it at
     /// `net.core.somaxconn`). 4096.
     pub listen_backlog: i32,
-    /// How long `stop()` lets transactions in flight finish before closing them. 30 s.
+    /// How long `stop()` lets transactions in flight finish before closing their connections.
+    /// 30 s. A handler still running then is waited for (see
+    /// [`ServerHandle::stop`](crate::ServerHandle::stop)).
     pub stop_timeout: Duration,
     /// TLS settings for STARTTLS and `tls_bindings`.
     #[cfg(feature = "tls")]

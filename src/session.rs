@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::command::{parse_command_line, Command};
+use crate::config::deadline;
 use crate::connection::{Connection, LineStatus};
 use crate::data::BareNewlinePolicy;
 use crate::error::{Error, Result};
@@ -112,7 +113,7 @@ pub(crate) fn greet(
     };
     let now = Instant::now();
     session.parked_at = Some(now);
-    match parking.park(session, now + shared.config.limits.command_timeout) {
+    match parking.park(session, deadline(now, shared.config.limits.command_timeout)) {
         Ok(()) => None,
         Err(declined) => Some(declined.session),
     }
@@ -153,7 +154,7 @@ pub(crate) fn resume(shared: &Arc<Shared>, mut session: Box<Session>) {
                     session.may_park = false;
                     continue;
                 };
-                match parking.park(session, since + timeout) {
+                match parking.park(session, deadline(since, timeout)) {
                     Ok(()) => return,
                     Err(declined) => {
                         session = declined.session;

@@ -148,8 +148,9 @@ fn closed(c: &mut Client) -> bool {
 }
 
 fn refused(c: &mut Client, first_line: &str) {
+    // RFC 5321 §3.8: "421 <domain> ...", with no enhanced code before EHLO (RFC 2034 §3).
     assert!(
-        first_line.starts_with("421 "),
+        first_line.starts_with("421 test.example Too many connections"),
         "expected 421, got {first_line:?}"
     );
     assert!(closed(c), "a refused connection stays open");

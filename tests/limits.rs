@@ -377,3 +377,25 @@ fn data_line_over_the_limit_refuses_the_message() {
     assert_eq!(m.len(), 1);
     assert!(m[0].data.starts_with(b"Subject: ok"));
 }
+
+/// `Duration::MAX` as a timeout means "never" (a deadline ten years away), not an `Instant`
+/// overflow: the session, a second client and a graceful stop all work with it.
+#[test]
+fn maximal_timeouts_do_not_overflow() {
+    let s = start(|srv| {
+        srv.limits.command_timeout = Duration::MAX;
+        srv.limits.data_timeout = Duration::MAX;
+        srv.stop_timeout = Duration::MAX;
+    });
+    for _ in 0..2 {
+        let mut c = s.client();
+        let (code, _) = c.send_mail("a@b.example", &["r@x.example"], b"Subject: t\r\n\r\nhi\r\n");
+        assert_eq!(code, 250);
+    }
+    assert_eq!(s.messages().len(), 2);
+    // An idle session is answered and closed at once by the stop, however long the timeout.
+    let mut idle = s.client();
+    idle.expect("EHLO client.example", 250);
+    s.handle.stop();
+    assert_eq!(idle.read_reply().0, 421);
+}

@@ -41,7 +41,7 @@ pub(super) fn push_addrs(list: Vec<MailAddr>, out: &mut Vec<EmailAddress>) {
 
 /// Fallback for an address field `mailparse` rejects: each comma-separated entry is parsed
 /// on its own, and one that still fails is kept as bare text, as Indy 9 keeps whatever it was
-/// given (reference §5.1).
+/// given.
 pub(super) fn lenient_addresses(text: &str, out: &mut Vec<EmailAddress>) {
     for entry in split_address_list(text) {
         let entry = entry.trim();

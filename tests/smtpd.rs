@@ -257,6 +257,30 @@ fn envelope_cannot_inject_header_lines() {
     }
 }
 
+/// A message whose first line starts with white space would continue `X-RcptTo:` in the
+/// file (RFC 5322 §2.2.3 folding) and add the client's text to the recipients: it is refused
+/// with 554 5.6.0 in every mode and nothing is stored; the session goes on.
+#[test]
+fn data_cannot_continue_the_trace_header() {
+    for mode in MODES {
+        let s = start(&["--receive-mode", mode]);
+        let mut c = Client::connect(s.addr);
+        for first in [
+            &b" , injected@evil.example\r\n"[..],
+            b"\tX-Peer: 10.9.9.9\r\n",
+        ] {
+            let body = [first, b"Subject: t\r\n\r\nbody\r\n"].concat();
+            let (code, text) = c.send_mail("a@x.example", &["b@y.example"], &body);
+            assert_eq!((code, &text[..5]), (554, "5.6.0"), "{mode}: {text}");
+            s.assert_nothing_stored();
+            c.expect("RSET", 250);
+        }
+        let (code, _) = c.send_mail("a@x.example", &["b@y.example"], b"Subject: ok\r\n\r\nx\r\n");
+        assert_eq!(code, 250, "{mode}");
+        assert_eq!(s.files("new").len(), 1, "{mode}");
+    }
+}
+
 // ---- Concurrency: unique Maildir names across threads (maildir(5) naming) -----------------
 
 #[test]

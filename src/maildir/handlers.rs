@@ -50,8 +50,10 @@ pub fn trace_header(peer: IpAddr, from: &str, rcpts: &[&str]) -> Vec<u8> {
             out.extend_from_slice(b", ");
         }
         push_clean(&mut out, rcpt);
-        if i > 0 && out.len() - line_start > MAX_LINE {
-            // Too long: fold before this recipient ("," CRLF SP address).
+        // At MAX_LINE already: a fold would leave the comma at character 999.
+        if i > 0 && out.len() - line_start >= MAX_LINE {
+            // Too long: fold before this recipient ("," CRLF SP address); the line it ends
+            // was under MAX_LINE, so with its comma it is at most MAX_LINE.
             let addr = out.split_off(start + 2);
             out.truncate(start + 1);
             out.extend_from_slice(b"\r\n ");
@@ -91,10 +93,17 @@ pub fn envelope_header(thread: &SmtpServerThread) -> Vec<u8> {
 /// in front; `Ok` (the 250) only once the file is in `new/`. Works with every
 /// [`RawStreamType`](crate::RawStreamType); with `Direct` the data is written as it arrives.
 /// If reading the data fails (client gone, size limit, timeout) or the disk fails, nothing is
-/// stored and the handler returns `451 4.3.0` (the server sends its own reply when the client
-/// broke a limit).
+/// stored and the handler returns `451 4.3.0`, or `452 4.3.1` when the disk is full (the
+/// server sends its own reply when the client broke a limit).
+///
+/// A message whose first line starts with a space or a tab is refused with `554 5.6.0`
+/// before anything is written: after the trace lines it would continue `X-RcptTo:`, adding
+/// the client's text to the recipients.
 pub fn maildir_handler(maildir: Arc<Maildir>, fsync: bool) -> ReceiveRawHandler {
     Box::new(move |thread, stream| {
+        if first_byte(stream).is_some_and(folds) {
+            return Err(folded_start(thread));
+        }
         let header = envelope_header(thread);
         let (result, read_failed) = match stream {
             // Written from the data reader's own buffer, block by block as it is decoded.
@@ -105,6 +114,45 @@ pub fn maildir_handler(maildir: Arc<Maildir>, fsync: bool) -> ReceiveRawHandler 
         };
         stored(thread, result, read_failed)
     })
+}
+
+/// Whether a line starting with `byte` continues the header line before it (RFC 5322
+/// §2.2.3: folding white space).
+fn folds(byte: u8) -> bool {
+    byte == b' ' || byte == b'\t'
+}
+
+/// The message's first byte, the stream left where it was; `None` for an empty message or a
+/// read error (which the delivery then meets and reports).
+fn first_byte(stream: &mut RawStream<'_>) -> Option<u8> {
+    use std::io::{Seek, SeekFrom};
+    match stream {
+        RawStream::Direct(reader) => reader.fill_buf().ok()?.first().copied(),
+        RawStream::Memory(cursor) => cursor.get_ref().first().copied(),
+        RawStream::File(file) => {
+            let mut byte = [0u8];
+            let n = file.read(&mut byte).ok()?;
+            file.seek(SeekFrom::Start(0)).ok()?;
+            (n == 1).then_some(byte[0])
+        }
+    }
+}
+
+/// The refusal of a message whose first line starts with white space. Stored after the
+/// trace lines, that line would continue `X-RcptTo:` and let the client add recipients to
+/// it; storing the message any other way would change its bytes (RFC 5322 §2.2.3 also
+/// wants a header field, not a continuation, first). Permanent: sent again, the message
+/// would start the same way.
+fn folded_start(thread: &SmtpServerThread) -> Reply {
+    log::info!(
+        "session {}: message refused: it starts with a folded line",
+        thread.session_id
+    );
+    Reply::new(
+        554,
+        "Message starts with white space: a folded header line with no field",
+    )
+    .with_enhanced("5.6.0")
 }
 
 /// [`Maildir::deliver_buffered`], telling whether an error came from reading `body`.
@@ -123,9 +171,13 @@ fn deliver_tracked(
 }
 
 /// An `on_receive_message` / `on_receive_message_parsed` handler storing
-/// [`Message::raw`](crate::Message::raw), the exact bytes received, like [`maildir_handler`].
+/// [`Message::raw`](crate::Message::raw), the exact bytes received, like [`maildir_handler`]
+/// (with the same refusal of a message that starts with white space).
 pub fn maildir_message_handler(maildir: Arc<Maildir>, fsync: bool) -> ReceiveMessageHandler {
     Box::new(move |thread, message| {
+        if message.raw().first().copied().is_some_and(folds) {
+            return Err(folded_start(thread));
+        }
         let header = envelope_header(thread);
         let result = maildir.deliver_bytes(&header, message.raw(), fsync);
         stored(thread, result, false)
@@ -154,13 +206,32 @@ fn stored(
             } else {
                 log::error!("session {}: cannot store message: {e}", thread.session_id);
             }
-            // RFC 5321 §4.2.3 / RFC 3463: 451 4.3.0, a local error the client may retry.
-            Err(
-                Reply::new(451, "Requested action aborted: local error in processing")
-                    .with_enhanced("4.3.0"),
-            )
+            Err(failure_reply(&e, read_failed))
         }
     }
+}
+
+/// The reply for a message that could not be stored: `452 4.3.1` when the disk or the quota
+/// is full (RFC 5321 §4.2.3 "insufficient system storage", RFC 3463 "mail system full"),
+/// `451 4.3.0` for any other local error. Both are temporary: the client keeps the message
+/// and tries again.
+pub(super) fn failure_reply(error: &io::Error, read_failed: bool) -> Reply {
+    if !read_failed && storage_full(error) {
+        return Reply::new(452, "Insufficient system storage").with_enhanced("4.3.1");
+    }
+    Reply::new(451, "Requested action aborted: local error in processing").with_enhanced("4.3.0")
+}
+
+/// ENOSPC or EDQUOT (`io::ErrorKind::StorageFull` needs a newer Rust than this crate's).
+fn storage_full(error: &io::Error) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let full = [rustix::io::Errno::NOSPC, rustix::io::Errno::DQUOT].map(|e| e.raw_os_error());
+    // ENOSPC is 28 on every Unix; EDQUOT differs, and other systems use other numbers.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let full = [if cfg!(unix) { 28 } else { -1 }];
+    error
+        .raw_os_error()
+        .is_some_and(|code| full.contains(&code))
 }
 
 /// Remembers whether the error came from reading the message (the client's side) rather

@@ -4,7 +4,7 @@ use super::*;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
-use super::handlers::MAX_LINE;
+use super::handlers::{failure_reply, MAX_LINE};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<_> = fs::read_dir(dir)
@@ -395,4 +395,43 @@ fn long_recipient_lists_are_folded() {
     // Unfolding (RFC 5322 §2.2.3: remove CRLF before WSP) gives the plain list back.
     let unfolded = h.replace("\r\n ", " ");
     assert!(unfolded.contains(&format!("X-RcptTo: {}\r\n", refs.join(", "))));
+}
+
+/// Every length of recipient around the fold point: no line passes 998 characters, the
+/// comma a fold leaves at the end of a line included.
+#[test]
+fn folded_lines_never_pass_the_limit() {
+    for len in 5..=40 {
+        for count in [44, 45, 46, 60, 200] {
+            let rcpts: Vec<String> = (0..count)
+                .map(|i| format!("{i:0w$}@x", w = len - 2))
+                .collect();
+            let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+            let h = String::from_utf8(trace_header([127, 0, 0, 1].into(), "", &refs)).unwrap();
+            let longest = h.split("\r\n").map(str::len).max().unwrap_or(0);
+            assert!(longest <= MAX_LINE, "{len} x {count}: a line of {longest}");
+            let unfolded = h.replace("\r\n ", " ");
+            assert!(unfolded.contains(&format!("X-RcptTo: {}\r\n", refs.join(", "))));
+        }
+    }
+}
+
+/// A full disk or quota is 452 4.3.1; other local errors, and the client's own read errors
+/// even when they carry ENOSPC's number, are 451 4.3.0.
+#[test]
+fn full_disk_is_452_other_errors_451() {
+    let code = |e: io::Error, read_failed| {
+        let r = failure_reply(&e, read_failed);
+        (r.code(), r.enhanced().unwrap_or_default().to_string())
+    };
+    let enospc = || io::Error::from_raw_os_error(28);
+    assert_eq!(code(enospc(), false), (452, "4.3.1".to_string()));
+    assert_eq!(code(enospc(), true), (451, "4.3.0".to_string()));
+    #[cfg(target_os = "linux")]
+    assert_eq!(
+        code(io::Error::from_raw_os_error(122), false),
+        (452, "4.3.1".to_string())
+    );
+    let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+    assert_eq!(code(denied, false), (451, "4.3.0".to_string()));
 }

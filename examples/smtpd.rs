@@ -339,13 +339,18 @@ fn load_tls(
     ))
 }
 
-/// The directories that creating the Maildir is about to add: the Maildir and its missing
-/// ancestors, deepest first. Directories that already existed are never in it.
+/// The directories that creating the Maildir is about to add: its missing `tmp/`, `new/` and
+/// `cur/`, then the Maildir and its missing ancestors, deepest first. Directories that already
+/// existed are never in it.
 struct NewDirs(Vec<PathBuf>);
 
 impl NewDirs {
     fn missing_for(maildir: &Path) -> NewDirs {
-        let mut missing = Vec::new();
+        let mut missing: Vec<PathBuf> = ["tmp", "new", "cur"]
+            .iter()
+            .map(|sub| maildir.join(sub))
+            .filter(|sub| !sub.exists())
+            .collect();
         let mut dir = Some(maildir);
         while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             missing.push(d.to_path_buf());
@@ -354,14 +359,9 @@ impl NewDirs {
         NewDirs(missing)
     }
 
-    /// Removes them again, with the Maildir's `tmp/`, `new/` and `cur/`. `remove_dir` takes
-    /// only empty directories, so nothing anyone put there meanwhile is lost.
+    /// Removes them again. `remove_dir` takes only empty directories, so nothing anyone put
+    /// there meanwhile is lost.
     fn remove(self) {
-        if let Some(maildir) = self.0.first() {
-            for sub in ["tmp", "new", "cur"] {
-                let _ = std::fs::remove_dir(maildir.join(sub));
-            }
-        }
         for dir in &self.0 {
             let _ = std::fs::remove_dir(dir);
         }

@@ -5,7 +5,10 @@
 //! complete, so a mail reader never sees half a message and a failed transaction leaves
 //! nothing behind. The receive handlers ([`maildir_handler`], [`maildir_message_handler`])
 //! return `Ok` only after the file is in `new/`, so the client's `250` means the message is
-//! stored (RFC 5321 §4.1.1.4: the receiver accepts responsibility with the 250).
+//! stored (RFC 5321 §4.1.1.4: the receiver accepts responsibility with the 250). Stored means
+//! handed to the kernel: only with `fsync` is it also on the disk before the 250, so that it
+//! survives a crash of the machine (RFC 5321 §6.1); without it, the disk's flush latency does
+//! not limit the rate, which is why it is off by default in `smtpd`.
 //!
 //! On Linux the file in `tmp/` is an unnamed `O_TMPFILE` one, which gets its only name in
 //! `new/` when complete (one file system entry per message instead of three operations:

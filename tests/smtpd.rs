@@ -737,4 +737,16 @@ fn binary_start_failure_leaves_no_maildir_behind() {
     let (code, err) = start_on_taken_port(&kept);
     assert_eq!(code, Some(1), "{err}");
     assert!(kept.join("new").join("1.mail").exists());
+    assert!(!kept.join("tmp").exists() && !kept.join("cur").exists());
+
+    // An empty directory given as the Maildir stays, and stays empty.
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let (code, err) = start_on_taken_port(&empty);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        fs::read_dir(&empty).unwrap().count(),
+        0,
+        "left in {empty:?}"
+    );
 }

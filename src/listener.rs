@@ -382,12 +382,13 @@ impl ServerHandle {
                 "{} sessions still busy after stop_timeout; closing them",
                 rt.active()
             );
+            // The read side first: a session waiting for its client (a stalled DATA) wakes
+            // to an end of input and can still send its 421 (RFC 5321 §3.8).
+            self.interrupt_sessions(|_| true, Shutdown::Read);
+            self.wait_for_sessions(Duration::from_secs(1));
             self.interrupt_sessions(|_| true, Shutdown::Both);
             // Closed sockets wake parked sessions; give the poller a moment to end them.
-            let grace = Instant::now() + Duration::from_secs(1);
-            while rt.active() > 0 && Instant::now() < grace {
-                thread::sleep(Duration::from_millis(5));
-            }
+            self.wait_for_sessions(Duration::from_secs(1));
         }
         if let Some(parking) = &rt.parking {
             for session in parking.close() {
@@ -400,6 +401,14 @@ impl ServerHandle {
             let _ = handle.join();
         }
         log::info!("server stopped");
+    }
+
+    /// Waits up to `limit` for the sessions to end.
+    fn wait_for_sessions(&self, limit: Duration) {
+        let until = Instant::now() + limit;
+        while self.shared.runtime.active() > 0 && Instant::now() < until {
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn interrupt_sessions(&self, which: impl Fn(&SessionSlot) -> bool, how: Shutdown) {

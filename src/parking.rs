@@ -110,10 +110,19 @@ struct Parked {
 /// A session whose socket is in the epoll set.
 enum Slot {
     Parked(Parked),
-    /// Being served by a thread; `woken` when its socket reported new input meanwhile.
+    /// Being served by a thread; `woken` when its socket reported new input meanwhile,
+    /// `hung_up` when it reported the client's end of input.
     Running {
         woken: bool,
+        hung_up: bool,
     },
+}
+
+impl Slot {
+    const RUNNING: Slot = Slot::Running {
+        woken: false,
+        hung_up: false,
+    };
 }
 
 #[derive(Default)]
@@ -183,12 +192,14 @@ impl Parking {
             if table.closed {
                 return Err(Declined::refused(session));
             }
-            if let Some(slot @ Slot::Running { woken: true }) = table.sessions.get_mut(&id) {
-                *slot = Slot::Running { woken: false };
-                return Err(Declined {
-                    session,
-                    woken: true,
-                });
+            if let Some(Slot::Running { woken, hung_up }) = table.sessions.get_mut(&id) {
+                session.hung_up |= std::mem::take(hung_up);
+                if std::mem::take(woken) {
+                    return Err(Declined {
+                        session,
+                        woken: true,
+                    });
+                }
             }
             session.registered = true;
             let parked = Slot::Parked(Parked { session, deadline });
@@ -208,6 +219,18 @@ impl Parking {
             }
         }
         Ok(())
+    }
+
+    /// Notes that the client of session `id` ended its input (a FIN, `EPOLLRDHUP`). The edge
+    /// that reported it may also have carried the session's last command: once that is
+    /// served, the session must read again to meet the end, or it would park until its
+    /// timeout with no further event to wake it.
+    pub(super) fn hung_up(&self, id: u64) {
+        match self.table.lock().sessions.get_mut(&id) {
+            Some(Slot::Parked(parked)) => parked.session.hung_up = true,
+            Some(Slot::Running { hung_up, .. }) => *hung_up = true,
+            None => {}
+        }
     }
 
     /// Drops an ended session's entry.
@@ -258,12 +281,13 @@ impl Parking {
                 // Already ended (timed out, taken on stop).
                 return;
             };
-            match std::mem::replace(slot, Slot::Running { woken: true }) {
-                Slot::Parked(parked) => {
-                    *slot = Slot::Running { woken: false };
-                    parked
-                }
+            if let Slot::Running { woken, .. } = slot {
                 // A thread serves it right now: it looks again before it parks.
+                *woken = true;
+                return;
+            }
+            match std::mem::replace(slot, Slot::RUNNING) {
+                Slot::Parked(parked) => parked,
                 Slot::Running { .. } => return,
             }
         };

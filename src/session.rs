@@ -44,6 +44,8 @@ pub(crate) struct Session {
     may_park: bool,
     /// Its socket is in the epoll set.
     pub(crate) registered: bool,
+    /// The client's end of input was reported: read until it is met, never park.
+    pub(crate) hung_up: bool,
 }
 
 impl Session {
@@ -137,6 +139,7 @@ fn new_session(
         parked_at: None,
         may_park: shared.runtime.parking.is_some(),
         registered: false,
+        hung_up: false,
     })
 }
 
@@ -272,6 +275,7 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
         idle,
         pending,
         parked_at,
+        hung_up,
         ..
     } = session;
     loop {
@@ -283,10 +287,10 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
             return Ok(Next::Close);
         }
         if may_park && conn.can_park() {
-            // Just woken (`parked_at` set), or the last read filled the buffer: look without
-            // waiting. A wake-up can be stale, and edge-triggered epoll would not report data
-            // that is already there.
-            let look = parked_at.is_some() || conn.maybe_more();
+            // Just woken (`parked_at` set), the last read filled the buffer, or the client
+            // has hung up (its end of input is next): look without waiting. A wake-up can be
+            // stale, and edge-triggered epoll would not report data that is already there.
+            let look = parked_at.is_some() || conn.maybe_more() || *hung_up;
             if !look || !conn.fill_now()? {
                 // RFC 2920 §3.1: every reply is out before the server waits.
                 conn.flush()?;

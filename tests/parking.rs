@@ -205,6 +205,38 @@ fn a_parked_session_wakes_for_a_client_that_hangs_up() {
     assert!(common::wait_until(|| server.handle.active_sessions() == 0));
 }
 
+/// `printf 'NOOP\r\n' | nc`: the last command and the client's FIN arrive together, in one
+/// edge-triggered wake-up. The session must answer the command and then meet the end of
+/// input, not park until its command timeout (60 s here: a hang fails on the 10 s waits).
+#[test]
+fn a_command_and_the_hang_up_in_one_packet_end_the_session() {
+    use std::io::Read;
+    use std::net::Shutdown;
+    let _serial = SERIAL.lock();
+    let server = start(|s| s.limits.command_timeout = Duration::from_secs(60));
+    for input in [
+        &b"NOOP\r\n"[..],
+        b"EHLO x\r\nNOOP\r\n",
+        b"EHLO x\r\nMAIL FROM:<a@b>\r\n",
+    ] {
+        for _ in 0..10 {
+            let mut c = server.client();
+            c.writer.write_all(input).unwrap();
+            c.writer.shutdown(Shutdown::Write).unwrap();
+            let mut rest = String::new();
+            c.reader
+                .read_to_string(&mut rest)
+                .expect("the server closes within 10 s");
+            // One final reply line per command, each a 250, and nothing else (no 421).
+            let finals: Vec<&str> = rest.lines().filter(|l| l.get(3..4) == Some(" ")).collect();
+            let commands = input.iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(finals.len(), commands, "{rest:?}");
+            assert!(finals.iter().all(|l| l.starts_with("250 ")), "{rest:?}");
+        }
+    }
+    assert!(common::wait_until(|| server.handle.active_sessions() == 0));
+}
+
 #[test]
 fn pipelined_input_larger_than_the_read_buffer_is_all_answered() {
     let _serial = SERIAL.lock();

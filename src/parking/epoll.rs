@@ -47,6 +47,14 @@ impl Parking {
         };
         match epoll::wait(&self.epoll, &mut events[..], Some(&timeout)) {
             Ok(n) => {
+                // Marked before the session can be run from the queue.
+                let ended = EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR;
+                for event in &events[..n] {
+                    let flags = event.flags;
+                    if flags.intersects(ended) && event.data.u64() != WAKER {
+                        self.hung_up(event.data.u64());
+                    }
+                }
                 let mut ready = self.ready.lock();
                 let before = ready.len();
                 for event in &events[..n] {

@@ -311,7 +311,8 @@ impl PathError {
             PathError::SizeTooLarge => (
                 552,
                 "5.3.4",
-                "Message size exceeds fixed maximum message size".into(),
+                // Also when no maximum is set: the value is past what a u64 can count.
+                "Message size exceeds what this server can accept".into(),
             ),
         }
     }

@@ -103,6 +103,9 @@ pub enum SaslError {
     /// `535 5.7.8` (RFC 4954 §6) so as not to tell an attacker which part was
     /// wrong. The text says what was wrong, for logs only.
     Malformed(&'static str),
+    /// A response line longer than the server reads: RFC 4954 §6 answers
+    /// `500 5.5.6 Authentication Exchange line is too long`.
+    LineTooLong,
 }
 
 impl fmt::Display for SaslError {
@@ -111,6 +114,7 @@ impl fmt::Display for SaslError {
             SaslError::Cancelled => f.write_str("authentication cancelled by the client"),
             SaslError::BadBase64 => f.write_str("invalid base64 in SASL response"),
             SaslError::Malformed(why) => write!(f, "malformed SASL response: {why}"),
+            SaslError::LineTooLong => f.write_str("SASL response line too long"),
         }
     }
 }

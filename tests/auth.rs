@@ -122,6 +122,11 @@ fn plain_via_empty_334_challenge() {
     let (mut c, _) = ehlo_client(&server);
     c.send(b"AUTH PLAIN\r\n");
     assert_eq!(c.read_line(), "334 \r\n");
+    // RFC 4954 §6: a response longer than the line limit is 500 5.5.6, and AUTH may be
+    // tried again.
+    check(c.cmd(&"QUFB".repeat(1500)), 500, "5.5.6");
+    c.send(b"AUTH PLAIN\r\n");
+    assert_eq!(c.read_line(), "334 \r\n");
     check(c.cmd(&plain("", USER, PASSWORD)), 235, "2.7.0");
 }
 

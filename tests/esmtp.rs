@@ -326,6 +326,52 @@ fn bdat_before_mail_is_refused_and_its_chunk_consumed() {
     assert!(s.messages().is_empty());
 }
 
+/// Found by a protocol audit: a malformed BDAT ends the session (its chunk cannot be
+/// skipped) with a 421, the one reply RFC 5321 §3.8 allows before a server closes; BDAT
+/// after HELO is refused (CHUNKING was never offered) with its chunk consumed; RCPT between
+/// chunks is refused like DATA and MAIL are.
+#[test]
+fn bdat_misuse_is_refused_in_step_with_the_client() {
+    use std::io::Read;
+    let s = start(|srv| srv.limits.max_bad_commands = 100);
+    for bad in [
+        "BDAT 1x",
+        "BDAT",
+        "BDAT -1",
+        "BDAT 3 NOTLAST",
+        "BDAT 3 LAST extra",
+    ] {
+        let mut c = s.client();
+        ehlo(&mut c);
+        envelope(&mut c);
+        let (code, text) = c.cmd(bad);
+        assert_eq!(code, 421, "{bad}: {text}");
+        assert!(text.starts_with("4.5.4 test.example "), "{bad}: {text}");
+        assert_eq!(
+            c.reader.read(&mut [0u8; 16]).unwrap(),
+            0,
+            "{bad}: not closed"
+        );
+    }
+    let mut c = s.client();
+    c.expect("HELO client.example", 250);
+    envelope(&mut c);
+    c.send(b"BDAT 6 LAST\r\nQUIT\r\n");
+    assert_eq!(c.read_reply().0, 503);
+    c.expect("NOOP", 250);
+    assert!(s.messages().is_empty());
+    ehlo(&mut c);
+    envelope(&mut c);
+    assert_eq!(bdat(&mut c, b"first ", false).0, 250);
+    c.expect("RCPT TO:<late@d>", 503);
+    assert_eq!(bdat(&mut c, b"last", true).0, 250);
+    let m = s.messages();
+    assert_eq!(
+        (m[0].rcpts.clone(), m[0].data.clone()),
+        (vec!["c@d".to_string()], b"first last".to_vec())
+    );
+}
+
 #[test]
 fn rset_mid_bdat_drops_the_chunks() {
     let s = start(|srv| srv.limits.max_bad_commands = 100);

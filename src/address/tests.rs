@@ -488,7 +488,7 @@ fn reply_table() {
         (E::ParameterSyntax("y".into()), false, 501, "5.5.4", "Syntax error in parameters: y"),
         (bp, true, 501, "5.5.4", "Bad SIZE parameter: must be digits"),
         (E::DuplicateParameter("BODY".into()), false, 501, "5.5.4", "Duplicate BODY parameter"),
-        (E::SizeTooLarge, false, 552, "5.3.4", "Message size exceeds fixed maximum message size"),
+        (E::SizeTooLarge, false, 552, "5.3.4", "Message size exceeds what this server can accept"),
     ];
     for (err, for_rcpt, code, enh, text) in cases {
         assert_eq!(

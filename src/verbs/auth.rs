@@ -118,6 +118,10 @@ fn finish(ctx: &mut Context<'_>, mechanism: Mechanism, outcome: Outcome) -> Resu
         Outcome::Sasl(SaslError::Malformed(why)) => ctx.reply(
             Reply::new(501, format!("Malformed authentication data: {why}")).with_enhanced("5.5.2"),
         ),
+        // RFC 4954 §6: 500 5.5.6 for a response longer than the server takes.
+        Outcome::Sasl(SaslError::LineTooLong) => ctx.reply(
+            Reply::new(500, "Authentication Exchange line is too long").with_enhanced("5.5.6"),
+        ),
     }
 }
 
@@ -130,8 +134,7 @@ fn challenge(ctx: &mut Context<'_>, payload: &[u8]) -> Result<Result<Vec<u8>, Sa
     Ok(
         match ctx.conn.read_line(limits.max_line_length, &mut line)? {
             LineStatus::Line { .. } => decode_response(&line),
-            // RFC 4954 §4: a response the server cannot use is answered 501.
-            LineStatus::TooLong => Err(SaslError::Malformed("response line too long")),
+            LineStatus::TooLong => Err(SaslError::LineTooLong),
         },
     )
 }

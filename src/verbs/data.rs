@@ -10,7 +10,7 @@ use crate::raw::{DataLimits, DataReader, DataStatus, RawStream, Spool};
 use crate::reply::{fill_template, Reply};
 use crate::server::SmtpServer;
 use crate::thread::{BdatState, Context, Pending, SmtpServerThread};
-use crate::verbs::{refuse_params, sequence_error, syntax_error};
+use crate::verbs::{refuse_params, sequence_error};
 
 /// Checks the transaction can take message data; replies and returns false when not.
 fn ready_for_data(ctx: &mut Context<'_>) -> Result<bool> {
@@ -236,11 +236,23 @@ pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         return ctx.reply_with(500, "5.5.2", text, &command.verb);
     }
     let Some((size, last)) = parse_bdat(&command.params) else {
-        // Without a size the chunk cannot be skipped: the rest of the stream is unreadable.
-        syntax_error(ctx, "BDAT needs a chunk size and optionally LAST")?;
+        // Without a size the chunk cannot be skipped: the rest of the stream is unreadable,
+        // so the session ends, and RFC 5321 §3.8 lets a server close only after a 421.
+        let text = fill_template(
+            "%h Syntax: BDAT size [LAST]; closing, as the chunk cannot be skipped",
+            "",
+            &server.hostname,
+        );
+        ctx.reply(Reply::new(421, text).with_enhanced("4.5.4"))?;
         ctx.close();
         return Ok(());
     };
+    if !ctx.thread.ehlo {
+        // RFC 3030 §2: CHUNKING is offered in the EHLO reply only; after HELO it is refused
+        // like the ESMTP parameters are, its chunk still consumed so it never runs as commands.
+        skip_chunk(ctx, size, &mut std::io::sink())?;
+        return sequence_error(ctx, "BDAT needs EHLO (CHUNKING is an ESMTP extension)");
+    }
     let valid = ctx.thread.from.is_some() && !ctx.thread.rcpt_list.is_empty();
     if !valid {
         skip_chunk(ctx, size, &mut std::io::sink())?;

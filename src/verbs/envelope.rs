@@ -105,6 +105,10 @@ pub(crate) fn rcpt(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     let Some(from) = &ctx.thread.from else {
         return sequence_error(ctx, "need MAIL before RCPT");
     };
+    if ctx.thread.bdat.is_some() {
+        // The message has begun (RFC 3030 §2): like DATA and MAIL, RCPT waits for its end.
+        return sequence_error(ctx, "RCPT between BDAT chunks");
+    }
     let utf8_allowed = from.smtputf8;
     let max = server.limits.max_recipients;
     if max > 0 && ctx.thread.rcpt_list.len() >= max {

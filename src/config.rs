@@ -3,6 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+/// RFC 5321 §4.5.3.1.4: a command line of 512 octets (CRLF included) must be accepted.
+pub(crate) const MIN_LINE_LENGTH: usize = 512;
+
 /// The longest wait a deadline is set for. A longer timeout (`Duration::MAX` for "never", say)
 /// waits this long instead of overflowing `Instant`, which would panic.
 const LONGEST_WAIT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -89,8 +92,9 @@ impl Default for Extensions {
 /// Limits and timeouts (RFC 5321 §4.5.3). Each applies per session unless said otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest command line including CRLF (RFC 5321 §4.5.3.1.4 allows no less than 512;
-    /// extensions' parameters need more). Longer lines get `500 5.5.6` at once. Default 2048.
+    /// Longest command line including CRLF (RFC 5321 §4.5.3.1.4 allows no less than 512, and
+    /// `start()` refuses less; extensions' parameters need more). Longer lines get
+    /// `500 5.5.6` at once. Default 2048.
     pub max_line_length: usize,
     /// Largest message in octets after dot-unstuffing (RFC 1870); 0 = unlimited. Default 10 MiB.
     pub max_message_size: u64,
@@ -102,9 +106,10 @@ pub struct Limits {
     /// Longest text line in DATA including CRLF (RFC 5321 §4.5.3.1.6: 1000); `None` = no
     /// limit (the default: real mail often breaks it). A longer line refuses the whole message.
     pub max_data_line_length: Option<usize>,
-    /// Bad commands (syntax, sequence, unknown) before `421 4.7.0` and close. Default 10.
+    /// Bad commands (syntax, sequence, unknown) before `421 4.7.0` and close; 0 = unlimited.
+    /// Default 10.
     pub max_bad_commands: u32,
-    /// Failed AUTH attempts before `421 4.7.0` and close. Default 3.
+    /// Failed AUTH attempts before `421 4.7.0` and close; 0 = unlimited. Default 3.
     pub max_auth_failures: u32,
     /// Simultaneous connections from one IP address; 0 = unlimited. Default 0.
     pub max_connections_per_ip: usize,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use crate::config::MIN_LINE_LENGTH;
 use crate::server::ReceiveMode;
 
 /// Everything that can fail in indy-smtp: starting a server, or a session's I/O.
@@ -18,6 +19,9 @@ pub enum Error {
     NoCredentialCheck,
     /// An implicit-TLS binding or `require_tls` was configured without a TLS configuration.
     NoTlsConfig,
+    /// `limits.max_line_length` is under the 512 octets RFC 5321 §4.5.3.1.4 requires a
+    /// server to accept (the value configured).
+    LineLimitTooSmall(usize),
     /// A listening socket could not be opened (address in use, permission, ...).
     Bind {
         /// The address that could not be bound.
@@ -49,6 +53,10 @@ impl fmt::Display for Error {
                 "auth_mode is on but neither check_user, credentials nor on_command_auth is set",
             ),
             Error::NoTlsConfig => f.write_str("TLS is required but no TLS configuration is set"),
+            Error::LineLimitTooSmall(n) => write!(
+                f,
+                "limits.max_line_length is {n}; RFC 5321 requires at least {MIN_LINE_LENGTH}"
+            ),
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Timeout => f.write_str("timed out waiting for the client"),

@@ -202,7 +202,8 @@ impl SmtpServer {
 
     /// Starts listening and serving (Indy's `Active := True`). Fails before listening when the
     /// configuration cannot work: no receive event for the mode, `auth_mode` without any way
-    /// to check a login, TLS wanted but not configured, or an address that cannot be bound.
+    /// to check a login, TLS wanted but not configured, a command line limit under RFC 5321's
+    /// 512 octets, or an address that cannot be bound.
     pub fn start(self) -> Result<ServerHandle> {
         self.validate()?;
         listener::start(self)
@@ -222,6 +223,9 @@ impl SmtpServer {
         }
         if (!self.tls_bindings.is_empty() || self.require_tls) && !self.has_tls() {
             return Err(Error::NoTlsConfig);
+        }
+        if self.limits.max_line_length < crate::config::MIN_LINE_LENGTH {
+            return Err(Error::LineLimitTooSmall(self.limits.max_line_length));
         }
         Ok(())
     }

@@ -321,7 +321,8 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
         };
         if conn.replies > replies_before && is_error_reply(conn.last_code) {
             thread.bad_commands += 1;
-            if thread.bad_commands >= config.limits.max_bad_commands {
+            let max = config.limits.max_bad_commands;
+            if max > 0 && thread.bad_commands >= max {
                 log::warn!("session {}: too many bad commands", thread.session_id);
                 send_closing(shared, conn, 421, "4.7.0", &config.messages.too_many_errors)?;
                 return Ok(Next::Close);

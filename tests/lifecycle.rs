@@ -99,6 +99,24 @@ fn start_require_tls_or_tls_binding_without_tls_config_fails() {
     assert!(matches!(s.start(), Err(Error::NoTlsConfig)));
 }
 
+/// RFC 5321 §4.5.3.1.4: a server must take command lines of 512 octets; a smaller limit
+/// would refuse ordinary commands, so `start()` refuses it.
+#[test]
+fn start_with_a_command_line_limit_under_512_fails() {
+    let addr = free_addr();
+    let mut s = SmtpServer::new();
+    s.bindings = vec![addr];
+    s.limits.max_line_length = 511;
+    with_raw_handler(&mut s);
+    assert!(matches!(s.start(), Err(Error::LineLimitTooSmall(511))));
+    assert!(not_listening(addr));
+    let mut s = SmtpServer::new();
+    s.bindings = vec![free_addr()];
+    s.limits.max_line_length = 512;
+    with_raw_handler(&mut s);
+    s.start().expect("512 is allowed").stop();
+}
+
 #[test]
 fn start_on_an_address_in_use_fails_with_bind() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

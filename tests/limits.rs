@@ -148,6 +148,25 @@ fn too_many_bad_commands_close_the_session() {
     assert!(c.is_closed());
 }
 
+/// 0 means unlimited, as for the other counts: twenty bad commands and failed logins later
+/// the session still answers.
+#[test]
+fn zero_bad_command_and_auth_failure_limits_mean_unlimited() {
+    let s = start(|srv| {
+        srv.limits.max_bad_commands = 0;
+        srv.limits.max_auth_failures = 0;
+        srv.check_user = Some(Box::new(|_, _, _| false));
+    });
+    let mut c = s.client();
+    ehlo(&mut c);
+    for _ in 0..20 {
+        c.expect("XYZZY", 500);
+        // AUTH PLAIN with the initial response "\0u\0p": refused by check_user.
+        c.expect("AUTH PLAIN AHUAcA==", 535);
+    }
+    c.expect("NOOP", 250);
+}
+
 // ---- Timeouts (RFC 5321 §4.5.3.2: 421 4.4.2 and close) ----
 
 #[test]

@@ -102,7 +102,8 @@ fn finish(ctx: &mut Context<'_>, mechanism: Mechanism, outcome: Outcome) -> Resu
             );
             ctx.thread.auth_failures += 1;
             ctx.reply_with(535, "5.7.8", &m.greeting.auth_failed, "")?;
-            if ctx.thread.auth_failures >= server.limits.max_auth_failures {
+            let max = server.limits.max_auth_failures;
+            if max > 0 && ctx.thread.auth_failures >= max {
                 ctx.reply_with(421, "4.7.0", &m.too_many_errors, "")?;
                 ctx.close();
             }

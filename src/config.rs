@@ -42,7 +42,11 @@ pub enum RawStreamType {
     Memory,
     /// Not stored at all: the handler reads the data from the connection as it arrives,
     /// dot-unstuffed, ending at CRLF.CRLF. The fastest; the 250 still goes out only after the
-    /// handler returned `Ok` and the whole message was read without error.
+    /// handler returned `Ok` and the whole message was read without error. A message sent in
+    /// BDAT chunks (RFC 3030) is collected first and reaches the handler as
+    /// [`RawStream::Memory`](crate::RawStream::Memory), so a handler must accept both. The
+    /// handler must not replace the stream: the rest of the message would go with it, and
+    /// the session ends with `421`.
     Direct,
 }
 

@@ -63,7 +63,8 @@ pub struct SmtpMessages {
     pub rcpt_replies: RcptReplies,
     /// DATA texts.
     pub data_replies: DataReplies,
-    /// An unassigned HELP/SOML/SEND/SAML/EXPN/TURN (502 5.5.1); `%s` = the parameters.
+    /// An unassigned HELP/SOML/SEND/SAML/EXPN/TURN, or AUTH/STARTTLS with nothing to offer
+    /// (502 5.5.1); `%s` = the parameters (empty for AUTH, whose may be credentials).
     pub error_reply: String,
     /// A command out of order (503 5.5.1, RFC 5321 §4.1.4). Indy 9 sent this empty.
     pub sequence_error: String,

@@ -35,7 +35,8 @@ use crate::messages::SmtpMessages;
 pub struct SmtpServer {
     /// Port for the default binding when `bindings` is empty (Indy's `DefaultPort`). 25.
     pub default_port: u16,
-    /// Addresses to listen on (Indy's `Bindings`); empty = `0.0.0.0:default_port`.
+    /// Addresses to listen on (Indy's `Bindings`); when both this and `tls_bindings` are
+    /// empty, `0.0.0.0:default_port`.
     pub bindings: Vec<SocketAddr>,
     /// Addresses that speak TLS from the first byte (RFC 8314 §3, port 465).
     pub tls_bindings: Vec<SocketAddr>,

@@ -69,3 +69,28 @@ fn discard_reports_a_broken_limit_in_direct_mode() {
     );
     assert_eq!(c.cmd("NOOP").0, 250);
 }
+
+/// A handler that replaces the `Direct` stream takes the rest of the message with it: the
+/// session cannot stay in step, so the client gets `421 4.3.0` and the connection closes
+/// (RFC 5321 §3.8), instead of a close with no reply.
+#[test]
+fn a_replaced_direct_stream_ends_the_session_with_421() {
+    use indy_smtp::RawStream;
+    let s = start(|srv| {
+        srv.raw_stream_type = RawStreamType::Direct;
+        srv.on_receive_raw = Some(Box::new(|_thread, stream| {
+            *stream = RawStream::Memory(std::io::Cursor::new(Vec::new()));
+            Ok(())
+        }));
+    });
+    let mut c = s.client();
+    let (code, text) = c.send_mail(
+        "a@b.example",
+        &["c@d.example"],
+        b"Subject: x\r\n\r\nbody\r\n",
+    );
+    assert_eq!(code, 421, "{text}");
+    assert!(text.starts_with("4.3.0 "), "{text}");
+    assert!(c.is_closed());
+    assert!(s.messages().is_empty());
+}

@@ -421,6 +421,8 @@ fn indy9_texts_on_the_wire() {
          S: 250 Ok
          C: EXPN list
          S: 502 Syntax Error - Command not understood: list
+         C: AUTH PLAIN AGFsaWNlAHMzY3JldA==
+         S: 502 Syntax Error - Command not understood: 
          C: QUIT
          S: 221 Signing Off",
     );

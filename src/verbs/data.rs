@@ -96,11 +96,20 @@ fn receive_direct(ctx: &mut Context<'_>, limits: DataLimits) -> Result<Reply> {
     ctx.conn.flush()?;
     let mut stream = RawStream::Direct(DataReader::new(ctx.conn, limits));
     let verdict = handler(ctx.thread, &mut stream);
-    let RawStream::Direct(reader) = stream else {
-        // The handler swapped the stream: the rest of the message is lost in it.
-        return Err(Error::Io(std::io::Error::other(
-            "on_receive_raw replaced the Direct stream",
-        )));
+    let reader = match stream {
+        RawStream::Direct(reader) => reader,
+        swapped => {
+            // The rest of the message went with the reader the handler replaced: the client
+            // cannot be kept in step, so the session ends, with the 421 RFC 5321 §3.8 asks.
+            drop(swapped);
+            log::error!(
+                "session {}: on_receive_raw replaced the Direct stream; closing",
+                ctx.thread.session_id
+            );
+            ctx.close();
+            let text = fill_template(&server.messages.local_error, "", &server.hostname);
+            return Ok(Reply::new(421, text).with_enhanced("4.3.0"));
+        }
     };
     let status = reader.finish()?;
     Ok(match status {

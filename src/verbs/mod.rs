@@ -64,7 +64,13 @@ pub(crate) fn sequence_error(ctx: &mut Context<'_>, why: &str) -> Result<()> {
 /// `502 5.5.1` (RFC 5321 §4.2.4 "Command not implemented") with `messages.error_reply`.
 pub(crate) fn not_implemented(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     let text = ctx.server().messages.error_reply.clone();
-    ctx.reply_with(502, "5.5.1", &text, &command.unparsed_params)
+    // AUTH's parameters may hold credentials (an initial response): they are not echoed.
+    let echoed = if command.verb == "AUTH" {
+        ""
+    } else {
+        &command.unparsed_params
+    };
+    ctx.reply_with(502, "5.5.1", &text, echoed)
 }
 
 /// Verbs that take no argument (RFC 5321 §4.1.1.4 DATA, §4.1.1.5 RSET) answer `501` to one.

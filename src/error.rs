@@ -90,5 +90,15 @@ impl From<io::Error> for Error {
     }
 }
 
+/// A TLS configuration that could not be built, so that `?` works on
+/// [`server_config_from_pem_files`](crate::tls::server_config_from_pem_files) in a function
+/// returning [`Result`].
+#[cfg(feature = "tls")]
+impl From<crate::tls::TlsError> for Error {
+    fn from(e: crate::tls::TlsError) -> Self {
+        Error::Tls(e.to_string())
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -85,6 +85,15 @@ pub struct DataReader<'c> {
     started: Instant,
 }
 
+impl std::fmt::Debug for DataReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataReader")
+            .field("decoded", &self.decoder.decoded_len())
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'c> DataReader<'c> {
     pub(crate) fn new(conn: &'c mut Connection, limits: DataLimits) -> DataReader<'c> {
         conn.use_data_buffer();
@@ -276,6 +285,7 @@ impl BufRead for DataReader<'_> {
 
 /// The message data handed to `on_receive_raw` (Indy's `VStream`), positioned at its start
 /// (Indy 9 left it at the end).
+#[derive(Debug)]
 pub enum RawStream<'a> {
     /// `RawStreamType::Memory`: the whole message.
     Memory(Cursor<Vec<u8>>),

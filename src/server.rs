@@ -149,6 +149,56 @@ impl Default for SmtpServer {
     }
 }
 
+/// The settings, and which events are assigned (closures have no `Debug` of their own).
+impl std::fmt::Debug for SmtpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let events: Vec<&str> = [
+            ("check_user", self.check_user.is_some()),
+            ("credentials", self.credentials.is_some()),
+            ("on_command_auth", self.on_command_auth.is_some()),
+            ("on_command_expn", self.on_command_expn.is_some()),
+            ("on_command_help", self.on_command_help.is_some()),
+            ("on_command_mail", self.on_command_mail.is_some()),
+            ("on_command_rcpt", self.on_command_rcpt.is_some()),
+            ("on_command_saml", self.on_command_saml.is_some()),
+            ("on_command_send", self.on_command_send.is_some()),
+            ("on_command_soml", self.on_command_soml.is_some()),
+            ("on_command_turn", self.on_command_turn.is_some()),
+            ("on_command_vrfy", self.on_command_vrfy.is_some()),
+            ("on_receive_raw", self.on_receive_raw.is_some()),
+            ("on_receive_message", self.on_receive_message.is_some()),
+            (
+                "on_receive_message_parsed",
+                self.on_receive_message_parsed.is_some(),
+            ),
+            ("on_connect", self.on_connect.is_some()),
+            ("on_disconnect", self.on_disconnect.is_some()),
+            ("on_exception", self.on_exception.is_some()),
+            (
+                "on_no_command_handler",
+                self.on_no_command_handler.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        f.debug_struct("SmtpServer")
+            .field("bindings", &self.bindings)
+            .field("tls_bindings", &self.tls_bindings)
+            .field("hostname", &self.hostname)
+            .field("receive_mode", &self.receive_mode)
+            .field("raw_stream_type", &self.raw_stream_type)
+            .field("auth_mode", &self.auth_mode)
+            .field("max_connections", &self.max_connections)
+            .field("extensions", &self.extensions)
+            .field("limits", &self.limits)
+            .field("command_handlers", &self.command_handlers)
+            .field("has_tls", &self.has_tls())
+            .field("events", &events)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SmtpServer {
     /// A server with Indy's defaults where they are sound and RFC 5321 defaults elsewhere.
     pub fn new() -> Self {

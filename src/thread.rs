@@ -175,6 +175,15 @@ pub struct Context<'a> {
     pub(crate) pending: Option<Pending>,
 }
 
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("thread", &self.thread)
+            .field("tls", &self.is_tls())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Work a handler left for the session loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pending {

@@ -6,12 +6,32 @@
 //! handshakes; [`TlsAcceptor::reload`] swaps in a new certificate without a
 //! restart.
 //!
+//! A server only needs the configuration: STARTTLS is offered once it is set,
+//! and `tls_bindings` speak TLS from the first byte.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use indy_smtp::{tls::server_config_from_pem_files, SmtpServer};
+//!
+//! # fn main() -> Result<(), indy_smtp::Error> {
+//! let mut server = SmtpServer::new();
+//! server.tls = Some(Arc::new(server_config_from_pem_files("cert.pem", "key.pem")?));
+//! server.tls_bindings = vec!["127.0.0.1:465".parse().expect("address")];
+//! # server.on_receive_raw = Some(Box::new(|_, _| Ok(())));
+//! let handle = server.start()?;
+//! # handle.stop();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`TlsAcceptor`] runs a handshake on a socket of your own:
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use indy_smtp::tls::{server_config_from_pem_files, tls_info, TlsAcceptor};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let config = server_config_from_pem_files("cert.pem".as_ref(), "key.pem".as_ref())?;
+//! let config = server_config_from_pem_files("cert.pem", "key.pem")?;
 //! let acceptor = TlsAcceptor::new(Arc::new(config));
 //! let listener = std::net::TcpListener::bind("127.0.0.1:465")?;
 //! let (tcp, _) = listener.accept()?;
@@ -144,16 +164,16 @@ pub fn server_config_from_pem(
 ///
 /// ```no_run
 /// let config = indy_smtp::tls::server_config_from_pem_files(
-///     "/etc/ssl/mail.pem".as_ref(),
-///     "/etc/ssl/private/mail.key".as_ref(),
+///     "/etc/ssl/mail.pem",
+///     "/etc/ssl/private/mail.key",
 /// );
 /// ```
 pub fn server_config_from_pem_files(
-    cert: &Path,
-    key: &Path,
+    cert: impl AsRef<Path>,
+    key: impl AsRef<Path>,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    let cert_pem = read_named(cert)?;
-    let key_pem = read_named(key)?;
+    let cert_pem = read_named(cert.as_ref())?;
+    let key_pem = read_named(key.as_ref())?;
     server_config_from_pem(&cert_pem, &key_pem)
 }
 

@@ -518,3 +518,16 @@ fn fifty_concurrent_lettre_clients_deliver_every_message() {
     assert_eq!(subjects.len(), 250, "some messages lost or duplicated");
     assert!(inbox.iter().all(|m| m.rcpts == ["sink@example.com"]));
 }
+
+/// `SmtpServer` prints its settings and the names of the events that are set (a closure has
+/// no `Debug`), so a configuration can be logged.
+#[test]
+fn server_debug_names_the_settings_and_assigned_events() {
+    let mut s = SmtpServer::new();
+    s.hostname = "mx.example".into();
+    with_raw_handler(&mut s);
+    let text = format!("{s:?}");
+    assert!(text.starts_with("SmtpServer {"), "{text}");
+    assert!(text.contains("hostname: \"mx.example\""), "{text}");
+    assert!(text.contains("events: [\"on_receive_raw\"]"), "{text}");
+}

@@ -2,6 +2,8 @@
 //! receives, and a raw line-level client with timeouts.
 #![allow(dead_code)]
 
+pub mod lettre_client;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;

@@ -12,7 +12,8 @@ pub struct Command {
     /// The verb, upper-cased (`MAIL`).
     pub verb: String,
     /// Everything after the verb and its separating space, trailing white space removed
-    /// (`FROM:<a@b> SIZE=10`). Indy 9 did not trim; trailing blanks are a common client slip.
+    /// (`FROM:<a@b> SIZE=10`; further leading blanks are kept: `NOOP  x` gives `" x"`).
+    /// Indy 9 did not trim; trailing blanks are a common client slip.
     pub unparsed_params: String,
     /// `unparsed_params` split on white space.
     pub params: Vec<String>,

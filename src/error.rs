@@ -77,6 +77,26 @@ impl std::error::Error for Error {
     }
 }
 
+impl Error {
+    /// The same failure once more, for a reader that reports it on every later call
+    /// (`io::Error` is not `Clone`: an I/O error keeps its kind and text).
+    pub(crate) fn again(&self) -> Error {
+        match self {
+            Error::Timeout => Error::Timeout,
+            Error::ConnectionClosed => Error::ConnectionClosed,
+            Error::LineTooLong => Error::LineTooLong,
+            other => Error::Io(io::Error::new(io_kind(other), other.to_string())),
+        }
+    }
+}
+
+fn io_kind(e: &Error) -> io::ErrorKind {
+    match e {
+        Error::Io(e) | Error::Bind { source: e, .. } => e.kind(),
+        _ => io::ErrorKind::Other,
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         match e.kind() {

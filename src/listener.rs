@@ -230,6 +230,27 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
         },
     );
     rt.active.fetch_add(1, Ordering::SeqCst);
+    // A bug met while greeting must not leave the admission half done: counted, registered,
+    // and the client waiting for a greeting that never comes.
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        start_session(shared, tcp, peer, id, idle, implicit_tls)
+    }));
+    if started.is_err() {
+        log::error!("session {id}: panicked while starting; closed");
+        abandon(shared, id, peer.ip());
+    }
+}
+
+/// Greets the session inline (it then parks) or hands it to a pool thread.
+fn start_session(
+    shared: &Arc<Shared>,
+    tcp: Arc<TcpStream>,
+    peer: SocketAddr,
+    id: u64,
+    idle: Arc<AtomicBool>,
+    implicit_tls: bool,
+) {
+    let rt = &shared.runtime;
     let session_shared = Arc::clone(shared);
     let job: Job = if session::greets_inline(shared, implicit_tls) {
         match session::greet(shared, tcp, peer, id, idle) {
@@ -292,6 +313,24 @@ fn worker(shared: &Shared, first: Job) {
 pub(crate) fn leave(shared: &Shared, id: u64, ip: IpAddr) {
     let rt = &shared.runtime;
     rt.sessions.lock().remove(&id);
+    uncount(rt, ip);
+}
+
+/// Ends a session whose start panicked, unless it already ended (then `leave` has run).
+fn abandon(shared: &Shared, id: u64, ip: IpAddr) {
+    let rt = &shared.runtime;
+    if let Some(parking) = &rt.parking {
+        parking.forget(id);
+    }
+    let slot = rt.sessions.lock().remove(&id);
+    if let Some(slot) = slot {
+        let _ = slot.socket.shutdown(Shutdown::Both);
+        uncount(rt, ip);
+    }
+}
+
+/// Gives back a session's place in the connection counts.
+fn uncount(rt: &Runtime, ip: IpAddr) {
     let mut per_ip = rt.per_ip.lock();
     if let Some(count) = per_ip.get_mut(&ip) {
         *count -= 1;

@@ -63,8 +63,10 @@ pub struct Maildir {
     new: PathBuf,
     hostname: String,
     /// This process's id, read once: `std::process::id()` is a system call on every name.
-    /// A forked child that goes on using this value cannot overwrite its parent's mail: names
-    /// are taken exclusively, and a taken one is retried under the next counter value.
+    /// A forked child that goes on using this value shares the parent's names; where names
+    /// are taken exclusively (a link, which fails on a taken name and is retried under the
+    /// next counter value) that costs a retry. On a file system without hard links the
+    /// fallback checks and then renames, so a forked child should open its own `Maildir`.
     pid: u32,
     /// Linux: write each message into an unnamed `O_TMPFILE` file in `tmp/` and link it into
     /// `new/` when complete. Cleared for good the first time that is not possible here.

@@ -83,6 +83,9 @@ pub struct DataReader<'c> {
     used: usize,
     status: DataStatus,
     started: Instant,
+    /// The connection failed (timeout, client gone): every later read fails the same way at
+    /// once, instead of waiting a second time or reading on after a timeout.
+    broken: Option<Box<Error>>,
 }
 
 impl std::fmt::Debug for DataReader<'_> {
@@ -108,6 +111,7 @@ impl<'c> DataReader<'c> {
             used: 0,
             status: DataStatus::Complete,
             started: Instant::now(),
+            broken: None,
         }
     }
 
@@ -140,10 +144,15 @@ impl<'c> DataReader<'c> {
         if self.decoder.is_done() {
             return Ok(false);
         }
+        if let Some(e) = &self.broken {
+            return Err(e.again());
+        }
         if self.conn.buffered().is_empty() {
-            let timeout = self.next_timeout()?;
-            self.conn.set_data_read_timeout(timeout)?;
-            self.conn.fill()?;
+            if let Err(e) = self.fill() {
+                let again = e.again();
+                self.broken = Some(Box::new(e));
+                return Err(again);
+            }
         }
         // The pieces refer to the buffered input, which stays as it is until `release_block`.
         self.used = self
@@ -151,6 +160,13 @@ impl<'c> DataReader<'c> {
             .decode_into(self.conn.buffered(), &mut self.pieces);
         self.check_limits();
         Ok(true)
+    }
+
+    /// Reads more input within the DATA timeouts.
+    fn fill(&mut self) -> Result<()> {
+        let timeout = self.next_timeout()?;
+        self.conn.set_data_read_timeout(timeout)?;
+        self.conn.fill()
     }
 
     /// Consumes the input the last block was decoded from, and forgets its pieces.

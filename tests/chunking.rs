@@ -102,6 +102,10 @@ fn removed_verbs_are_not_offered_in_ehlo() {
         assert!(!caps.contains(keyword), "{keyword} offered: {caps}");
     }
     assert!(caps.contains("8BITMIME"), "{caps}");
+    // Not offered, so not accepted either (RFC 1869 §6): 555, not a transaction that could
+    // never end (DATA refuses BINARYMIME, and BDAT is gone).
+    let (code, text) = c.cmd("MAIL FROM:<a@b> BODY=BINARYMIME");
+    assert_eq!(code, 555, "{text}");
     let kept = start(|srv| {
         srv.on_command_help = Some(Arc::new(help));
     });

@@ -101,8 +101,14 @@ pub fn envelope_header(thread: &SmtpServerThread) -> Vec<u8> {
 /// the client's text to the recipients.
 pub fn maildir_handler(maildir: Arc<Maildir>, fsync: bool) -> ReceiveRawHandler {
     Box::new(move |thread, stream| {
-        if first_byte(stream).is_some_and(folds) {
-            return Err(folded_start(thread));
+        match first_byte(stream) {
+            Ok(Some(byte)) if folds(byte) => return Err(folded_start(thread)),
+            Ok(_) => {}
+            // Met at once, not again after a second wait: a timeout, the client gone.
+            Err(e) => {
+                let read_failed = !matches!(stream, RawStream::File(_));
+                return stored(thread, Err(e), read_failed);
+            }
         }
         let header = envelope_header(thread);
         let (result, read_failed) = match stream {
@@ -122,18 +128,17 @@ fn folds(byte: u8) -> bool {
     byte == b' ' || byte == b'\t'
 }
 
-/// The message's first byte, the stream left where it was; `None` for an empty message or a
-/// read error (which the delivery then meets and reports).
-fn first_byte(stream: &mut RawStream<'_>) -> Option<u8> {
+/// The message's first byte, the stream left where it was; `None` for an empty message.
+fn first_byte(stream: &mut RawStream<'_>) -> io::Result<Option<u8>> {
     use std::io::{Seek, SeekFrom};
     match stream {
-        RawStream::Direct(reader) => reader.fill_buf().ok()?.first().copied(),
-        RawStream::Memory(cursor) => cursor.get_ref().first().copied(),
+        RawStream::Direct(reader) => Ok(reader.fill_buf()?.first().copied()),
+        RawStream::Memory(cursor) => Ok(cursor.get_ref().first().copied()),
         RawStream::File(file) => {
             let mut byte = [0u8];
-            let n = file.read(&mut byte).ok()?;
-            file.seek(SeekFrom::Start(0)).ok()?;
-            (n == 1).then_some(byte[0])
+            let n = file.read(&mut byte)?;
+            file.seek(SeekFrom::Start(0))?;
+            Ok((n == 1).then_some(byte[0]))
         }
     }
 }

@@ -78,7 +78,7 @@ pub(crate) fn mail(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
 fn refused_mail_param<'m>(ctx: &Context<'_>, mail: &'m MailFrom) -> Option<&'m str> {
     let ext = &ctx.server().extensions;
     let ehlo = ctx.thread.ehlo;
-    let binary_ok = ext.chunking && ext.binary_mime;
+    let binary_ok = super::session::chunking_offered(ctx.server()) && ext.binary_mime;
     mail.params
         .iter()
         .map(|p: &EsmtpParam| p.keyword.as_str())

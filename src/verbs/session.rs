@@ -82,9 +82,7 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
     add(ext.eight_bit_mime, "8BITMIME".into());
     add(ext.enhanced_status_codes, "ENHANCEDSTATUSCODES".into());
     add(ext.smtputf8, "SMTPUTF8".into());
-    // RFC 3030 §2/§3: CHUNKING promises that BDAT takes its chunk as data. Without a BDAT
-    // handler the chunk would be read as commands, so neither keyword is offered then.
-    let chunking = ext.chunking && server.command_handlers.contains("BDAT");
+    let chunking = chunking_offered(server);
     add(chunking, "CHUNKING".into());
     add(chunking && ext.binary_mime, "BINARYMIME".into());
     add(ext.dsn, "DSN".into());
@@ -112,6 +110,13 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
     );
     k.extend(ext.extra.iter().cloned());
     k
+}
+
+/// RFC 3030 §2/§3: CHUNKING promises that BDAT takes its chunk as data. Without a BDAT
+/// handler the chunk would be read as commands, so neither CHUNKING nor BINARYMIME (which
+/// needs BDAT) is offered or accepted then.
+pub(crate) fn chunking_offered(server: &crate::server::SmtpServer) -> bool {
+    server.extensions.chunking && server.command_handlers.contains("BDAT")
 }
 
 fn starttls_available(ctx: &Context<'_>) -> bool {

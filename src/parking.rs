@@ -95,6 +95,7 @@ pub(crate) fn before_blocking() {
         Some(Duty::Helper(shared)) => {
             if let Some(parking) = &shared.runtime.parking {
                 parking.helpers.fetch_sub(1, Ordering::SeqCst);
+                parking.hand_back_ready();
             }
         }
         Some(Duty::Poller(..)) | None => {}
@@ -230,6 +231,16 @@ impl Parking {
             Some(Slot::Parked(parked)) => parked.session.hung_up = true,
             Some(Slot::Running { hung_up, .. }) => *hung_up = true,
             None => {}
+        }
+    }
+
+    /// Wakes a thread waiting for events when sessions are queued as ready. A helper that
+    /// leaves, or that blocks on one session, may have queued them itself with its last wait;
+    /// the poller, asleep in `epoll_wait`, would otherwise see them only when its wait ends
+    /// (up to `MAX_WAIT`), as their edge-triggered sockets report nothing new.
+    fn hand_back_ready(&self) {
+        if !self.ready.lock().is_empty() {
+            self.wake_pollers();
         }
     }
 
@@ -488,6 +499,7 @@ fn help(shared: &Arc<Shared>) {
     }
     if still_helping() {
         parking.helpers.fetch_sub(1, Ordering::SeqCst);
+        parking.hand_back_ready();
     }
     set_duty(None);
 }

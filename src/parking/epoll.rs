@@ -61,8 +61,15 @@ impl Parking {
                     let id = event.data.u64();
                     if id != WAKER {
                         ready.push_back(id);
+                    } else if !self.closed.load(Ordering::SeqCst) {
+                        // A nudge (`hand_back_ready`): the eventfd is level-triggered, so it
+                        // is emptied, or every wait would return at once. On stop it stays
+                        // full and wakes everyone.
+                        let _ = rustix::io::read(&self.waker, &mut [0u8; 8]);
                     }
                 }
+                // A thread woken by a nudge alone finds the queued sessions when it looks at
+                // the queue again, as every caller does before it waits.
                 ready.len() - before
             }
             Err(Errno::INTR) => 0,

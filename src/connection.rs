@@ -314,7 +314,7 @@ impl Connection {
     fn read_now(&mut self) -> Result<Option<usize>> {
         match &self.stream {
             Stream::Plain(tcp) => {
-                crate::parking::recv_now(&tcp.0, &mut self.rbuf).map_err(Error::Io)
+                crate::parking::recv_now(&tcp.0, &mut self.rbuf).map_err(Error::from)
             }
             _ => Ok(None),
         }
@@ -461,7 +461,7 @@ impl Connection {
             // A client that does not read its replies must not stall the parked sessions:
             // what the socket cannot take at once goes out after the poller role passed on.
             if let Stream::Plain(tcp) = &self.stream {
-                let sent = crate::parking::send_now(&tcp.0, &self.wbuf).map_err(Error::Io)?;
+                let sent = crate::parking::send_now(&tcp.0, &self.wbuf).map_err(Error::from)?;
                 self.wbuf.drain(..sent);
                 if !self.wbuf.is_empty() {
                     crate::parking::before_blocking();

@@ -144,13 +144,7 @@ fn bdat_before_mail_is_refused_and_its_chunk_consumed() {
 fn bdat_misuse_is_refused_in_step_with_the_client() {
     use std::io::Read;
     let s = start(|srv| srv.limits.max_bad_commands = 100);
-    for bad in [
-        "BDAT 1x",
-        "BDAT",
-        "BDAT -1",
-        "BDAT 3 NOTLAST",
-        "BDAT 3 LAST extra",
-    ] {
+    for bad in ["BDAT 1x", "BDAT", "BDAT -1", "BDAT +3 LAST"] {
         let mut c = s.client();
         ehlo(&mut c);
         envelope(&mut c);
@@ -163,6 +157,22 @@ fn bdat_misuse_is_refused_in_step_with_the_client() {
             "{bad}: not closed"
         );
     }
+    // A readable size with a bad rest: the chunk is skipped, 501, and the session goes on
+    // (the transaction is dropped: its message would have a hole).
+    let mut c = s.client();
+    ehlo(&mut c);
+    envelope(&mut c);
+    for bad in ["BDAT 6 NOTLAST", "BDAT 6 LAST extra"] {
+        c.send(format!("{bad}\r\nQUIT\r\n").as_bytes());
+        let (code, text) = c.read_reply();
+        assert_eq!(code, 501, "{bad}: {text}");
+    }
+    c.expect("NOOP", 250);
+    assert_eq!(
+        bdat(&mut c, b"x", true).0,
+        503,
+        "the transaction was dropped"
+    );
     let mut c = s.client();
     c.expect("HELO client.example", 250);
     envelope(&mut c);

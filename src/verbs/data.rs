@@ -245,6 +245,13 @@ pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         return ctx.reply_with(500, "5.5.2", text, &command.verb);
     }
     let Some((size, last)) = parse_bdat(&command.params) else {
+        if let Some(size) = chunk_size(&command.params) {
+            // The size is readable: the chunk is skipped and the session stays in step.
+            skip_chunk(ctx, size, &mut std::io::sink())?;
+            ctx.thread.reset_transaction();
+            let text = "Syntax: BDAT size [LAST]; the chunk was discarded";
+            return ctx.reply(Reply::new(501, text).with_enhanced("5.5.4"));
+        }
         // Without a size the chunk cannot be skipped: the rest of the stream is unreadable,
         // so the session ends, and RFC 5321 §3.8 lets a server close only after a 421.
         let text = fill_template(
@@ -321,16 +328,21 @@ pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
 
 /// `BDAT <1*DIGIT> [SP "LAST"]` (RFC 3030 §2 grammar).
 fn parse_bdat(params: &[String]) -> Option<(u64, bool)> {
-    let size = params.first()?;
-    if size.is_empty() || size.len() > 20 || !size.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let size = size.parse().ok()?;
+    let size = chunk_size(params)?;
     match params.get(1) {
         None => Some((size, false)),
         Some(last) if last.eq_ignore_ascii_case("LAST") && params.len() == 2 => Some((size, true)),
         Some(_) => None,
     }
+}
+
+/// The chunk size of a BDAT command (RFC 3030 §2: `1*DIGIT`), whatever follows it.
+fn chunk_size(params: &[String]) -> Option<u64> {
+    let size = params.first()?;
+    if size.is_empty() || size.len() > 20 || !size.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    size.parse().ok()
 }
 
 /// Reads exactly `size` octets of chunk data into `sink`; `Ok(false)` when the sink failed

@@ -542,6 +542,10 @@ impl Connection {
             Stream::Plain(tcp) => {
                 let tls = upgrade(tcp).map_err(|e| Error::Tls(e.to_string()))?;
                 self.stream = Stream::Tls(Box::new(tls));
+                // The handshake set the socket's timeouts itself: the next read and the next
+                // `set_read_timeout` set theirs again.
+                self.socket_read_timeout = None;
+                self.write_timeout = None;
                 Ok(())
             }
             other => {

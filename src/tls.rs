@@ -267,6 +267,76 @@ impl TlsAcceptor {
     }
 }
 
+impl TlsAcceptor {
+    /// [`accept`](Self::accept) on a session's socket, given up at `deadline` however the
+    /// client paces its bytes: each read and write may wait only for the time that is left
+    /// (a per-read timeout alone would let a client that sends a byte now and then hold the
+    /// thread for ever).
+    pub(crate) fn accept_until(
+        &self,
+        tcp: crate::connection::SharedTcp,
+        deadline: std::time::Instant,
+    ) -> io::Result<TlsStream<crate::connection::SharedTcp>> {
+        let mut conn = ServerConnection::new(self.current()).map_err(io::Error::other)?;
+        let mut bounded = Deadlined {
+            tcp: &tcp.0,
+            deadline,
+        };
+        while conn.is_handshaking() {
+            match conn.complete_io(&mut bounded) {
+                Ok((0, 0)) if conn.is_handshaking() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed during the TLS handshake",
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log::debug!("TLS handshake failed: {e}");
+                    return Err(if e.kind() == io::ErrorKind::WouldBlock {
+                        io::Error::new(io::ErrorKind::TimedOut, e)
+                    } else {
+                        e
+                    });
+                }
+            }
+        }
+        Ok(rustls::StreamOwned::new(conn, tcp))
+    }
+}
+
+/// A socket whose every read and write waits at most until `deadline`.
+struct Deadlined<'a> {
+    tcp: &'a TcpStream,
+    deadline: std::time::Instant,
+}
+
+impl Deadlined<'_> {
+    fn left(&self) -> io::Result<std::time::Duration> {
+        self.deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))
+    }
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        (&*self.tcp).read(buf)
+    }
+}
+
+impl Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        (&*self.tcp).write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 pub use crate::thread::TlsInfo;
 
 /// Describes an established connection.

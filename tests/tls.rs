@@ -258,6 +258,70 @@ fn failed_handshake_closes_cleanly_and_server_keeps_serving() {
     t.expect("QUIT", 221);
 }
 
+/// A client that never finishes its handshake is let go after `tls_handshake_timeout`, for
+/// the whole handshake however it paces its bytes: silent on the implicit-TLS port, silent
+/// after STARTTLS, and sending one byte of a ClientHello at a time. Found by an audit: the
+/// socket had no read timeout during the handshake, so such clients held a thread (and a
+/// `max_connections` place) for as long as they liked. Each check would fail on the client's
+/// 10 s read timeout, with the server's limit at 1 s.
+#[test]
+fn an_unfinished_handshake_is_given_up_at_its_timeout() {
+    let a = cert();
+    let server = tls_server(&a, |s| {
+        s.tls_bindings = vec!["127.0.0.1:0".parse().unwrap()];
+        s.limits.tls_handshake_timeout = Duration::from_secs(1);
+        s.limits.command_timeout = Duration::from_secs(60);
+    });
+    let implicit = server.handle.local_addrs()[1];
+    let mut silent = TcpStream::connect(implicit).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(
+        closed(&mut silent).0,
+        "a silent implicit-TLS client was kept"
+    );
+
+    let mut c = server.client();
+    c.expect("EHLO x", 250);
+    assert_eq!(
+        c.read_line_after("STARTTLS"),
+        "220 2.0.0 Ready to start TLS\r\n"
+    );
+    assert!(
+        closed(&mut c.writer).0,
+        "a silent client after STARTTLS was kept"
+    );
+
+    // A ClientHello's first bytes, one every 200 ms: each read gets something, so only a
+    // deadline for the whole handshake ends it. 40 bytes take 8 s.
+    let mut trickle = TcpStream::connect(implicit).unwrap();
+    trickle
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let hello = [
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    let cut_off = hello.iter().cycle().take(40).any(|byte| {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut probe = [0u8; 64];
+        // EOF, an alert or a reset: the server let go. Nothing yet: send the next byte.
+        let let_go = match trickle.read(&mut probe) {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+        };
+        let_go || trickle.write_all(&[*byte]).is_err()
+    });
+    assert!(
+        cut_off,
+        "a client trickling its ClientHello was kept for 8 s"
+    );
+    assert!(common::wait_until(|| server.handle.active_sessions() == 0));
+}
+
 // RFC 8446 §6.1: each party sends close_notify before closing its write side, so the
 // client can tell the end of the session from a truncation attack.
 #[test]

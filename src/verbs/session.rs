@@ -155,10 +155,14 @@ pub(crate) fn start_tls_now(
     let Some(acceptor) = &shared.tls else {
         return Err(Error::NoTlsConfig);
     };
-    conn.set_read_timeout(shared.config.limits.tls_handshake_timeout)?;
+    // RFC 5321 §4.5.3.2 in spirit: the whole handshake, not each read, is bounded.
+    let deadline = crate::config::deadline(
+        std::time::Instant::now(),
+        shared.config.limits.tls_handshake_timeout,
+    );
     // The handshake blocks on this client, and a TLS session is never parked again.
     crate::parking::before_blocking();
-    conn.upgrade_to_tls(|tcp| acceptor.accept(tcp))?;
+    conn.upgrade_to_tls(|tcp| acceptor.accept_until(tcp, deadline))?;
     thread.tls = conn.tls().map(crate::tls::tls_info);
     if let Some(info) = &thread.tls {
         log::info!(

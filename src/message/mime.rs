@@ -7,7 +7,8 @@ use mailparse::{
     MailHeaderMap, MailParseError, ParsedContentType,
 };
 
-use super::{Attachment, MessageError, TextPart, MAX_MIME_DEPTH};
+use super::fields::{bounded_params, header_value};
+use super::{Attachment, MessageError, TextPart, MAX_MIME_DEPTH, MAX_MIME_PARTS};
 
 /// A MIME entity waiting to be examined by [`walk_mime`].
 struct Pending<'a> {
@@ -28,6 +29,7 @@ pub(super) fn walk_mime(
         depth: 0,
         in_digest: false,
     }];
+    let mut parts = 0usize;
     while let Some(entity) = pending.pop() {
         let (headers, ix_body) = parse_headers(entity.bytes).map_err(MessageError::malformed)?;
         let body = entity.bytes.get(ix_body..).unwrap_or_default();
@@ -37,7 +39,17 @@ pub(super) fn walk_mime(
                 if entity.depth < MAX_MIME_DEPTH {
                     // RFC 2046 §5.1.5: in multipart/digest a part's default type is message/rfc822.
                     let in_digest = ctype.mimetype == "multipart/digest";
-                    let children = split_multipart(entity.bytes, ix_body, boundary);
+                    let mut children = split_multipart(entity.bytes, ix_body, boundary);
+                    let room = MAX_MIME_PARTS.saturating_sub(parts);
+                    if children.len() > room {
+                        attachments.push(Attachment {
+                            filename: None,
+                            content_type: ctype.mimetype.clone(),
+                            data: children[room..].concat(),
+                        });
+                        children.truncate(room);
+                    }
+                    parts += children.len();
                     // Reversed so that popping yields the parts in document order.
                     pending.extend(children.into_iter().rev().map(|bytes| Pending {
                         bytes,
@@ -69,8 +81,8 @@ pub(super) fn add_leaf(
     attachments: &mut Vec<Attachment>,
 ) -> Result<(), MessageError> {
     let disposition = headers
-        .get_first_value("Content-Disposition")
-        .map(|value| parse_content_disposition(&value))
+        .get_first_header("Content-Disposition")
+        .map(|header| parse_content_disposition(bounded_params(&header_value(header, false))))
         .unwrap_or_default();
     let is_attachment = disposition.disposition == DispositionType::Attachment;
     let filename = disposition
@@ -80,8 +92,8 @@ pub(super) fn add_leaf(
         .cloned();
     // RFC 2045 §6.1: the mechanism name is case-insensitive.
     let encoding = headers
-        .get_first_value("Content-Transfer-Encoding")
-        .map(|value| value.trim().to_ascii_lowercase());
+        .get_first_header("Content-Transfer-Encoding")
+        .map(|header| header_value(header, false).trim().to_ascii_lowercase());
     // A part whose transfer encoding is broken is kept undecoded rather than refusing the
     // whole message: refusing real mail over one bad attachment would lose it.
     let undecoded = |err: MailParseError| {
@@ -123,8 +135,8 @@ pub(super) fn add_leaf(
 /// (RFC 2046 §5.1.5).
 pub(super) fn content_type_of(headers: &[MailHeader], in_digest: bool) -> ParsedContentType {
     let parsed = headers
-        .get_first_value("Content-Type")
-        .map(|value| parse_content_type(&value))
+        .get_first_header("Content-Type")
+        .map(|header| parse_content_type(bounded_params(&header_value(header, false))))
         .filter(|ctype| ctype.mimetype.contains('/'));
     parsed.unwrap_or_else(|| {
         let mut ctype = ParsedContentType::default();

@@ -164,3 +164,14 @@ fn split_address_list_respects_quotes_comments_and_brackets() {
         assert_eq!(split_address_list(input), want, "{input}");
     }
 }
+
+/// Found by an audit: a blank inside the angle brackets and an obsolete source route made a
+/// visible recipient look like a BCC. Both now give the plain addr-spec.
+#[test]
+fn blanks_and_routes_inside_angle_brackets_are_not_part_of_the_address() {
+    let raw = b"To: <s@d.org >, <t@d.org\t>, <@relay.example:r@d.org>\r\n\r\nx\r\n";
+    let rcpts = ["s@d.org", "t@d.org", "r@d.org", "b@d.org"];
+    let msg = Message::parse(raw.to_vec(), &rcpts, false, false).expect("parses");
+    assert_eq!(addrs(&msg.to), ["s@d.org", "t@d.org", "r@d.org"]);
+    assert_eq!(msg.bcc_list, ["b@d.org"]);
+}

@@ -20,6 +20,10 @@
 //!   walked here with an explicit stack, splitting multipart bodies exactly as `mailparse` does
 //!   and calling only its non-recursive pieces (`parse_headers`, `parse_content_type`,
 //!   `addrparse_header`, [`mailparse::body::Body`]).
+//! * Hostile input stays linear: a header line over 8 KiB is kept as received instead of
+//!   being RFC 2047-decoded, only the first 64 parameters of a Content-Type or
+//!   Content-Disposition are parsed, and at most [`MAX_MIME_PARTS`] parts are examined
+//!   (`mailparse`'s decoders are quadratic on such input).
 //! * A malformed address field does not fail the message: as in Indy 9 (which checks no
 //!   syntax) entries `mailparse` rejects are kept as bare text.
 

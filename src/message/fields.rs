@@ -51,16 +51,21 @@ pub(super) fn address_list(
 ) -> Vec<EmailAddress> {
     let mut out = Vec::new();
     for header in headers.get_all_headers(name) {
-        let parsed = if no_decode || too_long_to_decode(header) {
+        let plain = no_decode || too_long_to_decode(header);
+        let parsed = if plain {
             // addrparse on plain text leaves encoded words alone, as NoDecode wants.
-            let text = unfold(&lossy(Some(header.get_value_raw())));
-            addrparse(&text).map_err(|_| text)
+            addrparse(&unfold(&lossy(Some(header.get_value_raw()))))
         } else {
-            addrparse_header(header).map_err(|_| header.get_value())
+            addrparse_header(header)
         };
         match parsed {
             Ok(list) => push_addrs(list.into_inner(), &mut out),
-            Err(text) => lenient_addresses(&text, &mut out),
+            // Split as received: a comma that an encoded word decodes to is not a separator.
+            Err(_) => lenient_addresses(
+                &unfold(&lossy(Some(header.get_value_raw()))),
+                !plain,
+                &mut out,
+            ),
         }
     }
     out
@@ -77,20 +82,42 @@ pub(super) fn push_addrs(list: Vec<MailAddr>, out: &mut Vec<EmailAddress>) {
     }
 }
 
-/// Fallback for an address field `mailparse` rejects: each comma-separated entry is parsed
-/// on its own, and one that still fails is kept as bare text, as Indy 9 keeps whatever it was
-/// given.
-pub(super) fn lenient_addresses(text: &str, out: &mut Vec<EmailAddress>) {
+/// Fallback for an address field `mailparse` rejects: each comma-separated entry of the text
+/// as received is parsed on its own (its encoded words decoded when `decode`). One that still
+/// fails is kept, as Indy 9 keeps whatever it was given: as the address in its angle brackets
+/// when it has an unclosed `<...@...`, else as bare text.
+pub(super) fn lenient_addresses(text: &str, decode: bool, out: &mut Vec<EmailAddress>) {
     for entry in split_address_list(text) {
         let entry = entry.trim();
         if entry.is_empty() {
             continue;
         }
-        if let Ok(list) = addrparse(entry) {
-            push_addrs(list.into_inner(), out);
-            continue;
+        let parsed = if decode {
+            mailparse::parse_header(format!("To: {entry}").as_bytes())
+                .ok()
+                .and_then(|(header, _)| addrparse_header(&header).ok())
+        } else {
+            addrparse(entry).ok()
+        };
+        match parsed {
+            Some(list) => push_addrs(list.into_inner(), out),
+            None => out.push(unparsed_entry(entry)),
         }
-        out.push(EmailAddress::new(entry));
+    }
+}
+
+/// An address entry no parser takes: `Name <a@b` (the `>` missing) still names its mailbox.
+fn unparsed_entry(entry: &str) -> EmailAddress {
+    match entry.rsplit_once('<') {
+        Some((name, addr)) if addr.contains('@') && !addr.contains('>') => {
+            let name = name.trim().trim_matches('"').trim();
+            if name.is_empty() {
+                EmailAddress::new(addr.trim())
+            } else {
+                EmailAddress::with_name(name, addr.trim())
+            }
+        }
+        _ => EmailAddress::new(entry),
     }
 }
 

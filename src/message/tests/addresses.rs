@@ -175,3 +175,14 @@ fn blanks_and_routes_inside_angle_brackets_are_not_part_of_the_address() {
     assert_eq!(addrs(&msg.to), ["s@d.org", "t@d.org", "r@d.org"]);
     assert_eq!(msg.bcc_list, ["b@d.org"]);
 }
+
+/// An address field mailparse rejects is split as received, so a comma an encoded word
+/// decodes to makes no extra mailbox; an entry with an unclosed `<` still names its mailbox
+/// (found by an audit: both made visible recipients BCCs).
+#[test]
+fn the_lenient_fallback_splits_before_decoding() {
+    let raw = b"To: =?utf-8?q?a=2C_b?= <x@y.z>, Bob <bob@b.org\r\n\r\nx\r\n";
+    let msg = Message::parse(raw.to_vec(), &["x@y.z", "bob@b.org"], false, false).expect("parses");
+    assert_eq!(addrs(&msg.to), ["\"a, b\" <x@y.z>", "Bob <bob@b.org>"]);
+    assert!(msg.bcc_list.is_empty(), "{:?}", msg.bcc_list);
+}

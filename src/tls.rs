@@ -253,14 +253,7 @@ impl TlsAcceptor {
                 ));
             }
             Err(e) => {
-                log::debug!("TLS handshake failed: {e}");
-                // Unix reports SO_RCVTIMEO expiry as EAGAIN; report a
-                // timeout uniformly so callers need not know the platform.
-                return Err(if e.kind() == io::ErrorKind::WouldBlock {
-                    io::Error::new(io::ErrorKind::TimedOut, e)
-                } else {
-                    e
-                });
+                return Err(failed_handshake(e));
             }
         }
         Ok(rustls::StreamOwned::new(conn, tcp))
@@ -291,17 +284,21 @@ impl TlsAcceptor {
                     ));
                 }
                 Ok(_) => {}
-                Err(e) => {
-                    log::debug!("TLS handshake failed: {e}");
-                    return Err(if e.kind() == io::ErrorKind::WouldBlock {
-                        io::Error::new(io::ErrorKind::TimedOut, e)
-                    } else {
-                        e
-                    });
-                }
+                Err(e) => return Err(failed_handshake(e)),
             }
         }
         Ok(rustls::StreamOwned::new(conn, tcp))
+    }
+}
+
+/// The error of a handshake that failed, logged. Unix reports SO_RCVTIMEO expiry as EAGAIN:
+/// it is reported as a timeout, so callers need not know the platform.
+fn failed_handshake(e: io::Error) -> io::Error {
+    log::debug!("TLS handshake failed: {e}");
+    if e.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(io::ErrorKind::TimedOut, e)
+    } else {
+        e
     }
 }
 

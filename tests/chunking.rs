@@ -6,19 +6,11 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{start, Client};
+use common::{codes, replies, start, Client};
 use indy_smtp::{Command, Context, Reply};
 
 fn ehlo(c: &mut Client) -> String {
     c.expect("EHLO client.example", 250)
-}
-
-fn replies(c: &mut Client, n: usize) -> Vec<(u16, String)> {
-    (0..n).map(|_| c.read_reply()).collect()
-}
-
-fn codes(r: &[(u16, String)]) -> Vec<u16> {
-    r.iter().map(|(c, _)| *c).collect()
 }
 
 // ---- CHUNKING / BDAT (RFC 3030 §2, §4) ----

@@ -8,21 +8,13 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{start, Client};
+use common::{codes, replies, start, Client};
 use indy_smtp::address::Ret;
 use indy_smtp::{MailAction, MailFrom, RcptTo};
 use parking_lot::Mutex;
 
 fn ehlo(c: &mut Client) -> String {
     c.expect("EHLO client.example", 250)
-}
-
-fn replies(c: &mut Client, n: usize) -> Vec<(u16, String)> {
-    (0..n).map(|_| c.read_reply()).collect()
-}
-
-fn codes(r: &[(u16, String)]) -> Vec<u16> {
-    r.iter().map(|(c, _)| *c).collect()
 }
 
 // ---- PIPELINING (RFC 2920 §3.1: replies in order; §3.2: DATA ends a batch) ----

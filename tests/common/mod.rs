@@ -208,6 +208,16 @@ pub fn wait_until(cond: impl Fn() -> bool) -> bool {
     cond()
 }
 
+/// The next `n` replies.
+pub fn replies(c: &mut Client, n: usize) -> Vec<(u16, String)> {
+    (0..n).map(|_| c.read_reply()).collect()
+}
+
+/// The codes of `replies`.
+pub fn codes(replies: &[(u16, String)]) -> Vec<u16> {
+    replies.iter().map(|(code, _)| *code).collect()
+}
+
 /// Sends a command line and asserts its reply is exactly `want` (all lines, CRLFs included).
 #[track_caller]
 pub fn expect_raw(c: &mut Client, line: &str, want: &str) {

@@ -69,11 +69,7 @@ pub fn parse_command_line(line: &[u8]) -> Result<Command, CommandError> {
         Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
         None => (trimmed, ""),
     };
-    // RFC 5321 §4.1.1: a verb is a keyword; extension verbs (X-...) may carry digits and '-'.
-    let verb_ok = !verb.is_empty()
-        && verb.len() <= 32
-        && verb.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !verb_ok {
+    if !is_verb(verb) {
         return Err(CommandError::BadVerb);
     }
     Ok(Command {
@@ -82,6 +78,22 @@ pub fn parse_command_line(line: &[u8]) -> Result<Command, CommandError> {
         params: rest.split_whitespace().map(str::to_string).collect(),
         raw_line: text.to_string(),
     })
+}
+
+/// Whether `verb` can name a command: RFC 5321 §4.1.1 makes a verb a keyword, and extension
+/// verbs (`X-...`) may carry digits and `-`; at most 32 characters. A line whose first word
+/// is anything else is answered `500` before any handler is looked up, so a handler
+/// registered under it could never run.
+///
+/// ```
+/// use indy_smtp::command::is_verb;
+/// assert!(is_verb("XCLIENT") && is_verb("x-ping2"));
+/// assert!(!is_verb("MAIL FROM") && !is_verb("") && !is_verb("RCPT:"));
+/// ```
+pub fn is_verb(verb: &str) -> bool {
+    !verb.is_empty()
+        && verb.len() <= 32
+        && verb.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// A verb's handler: it gets the session [`Context`] (state, replies, reading lines) and the
@@ -130,7 +142,10 @@ impl CommandHandlers {
         crate::verbs::builtin(verb)
     }
 
-    /// Adds a verb, or replaces its handler if it is already there.
+    /// Adds a verb, or replaces its handler if it is already there. A verb that cannot name a
+    /// command ([`is_verb`]: `"MAIL FROM"`, `"X_Y"`) makes
+    /// [`SmtpServer::start`](crate::SmtpServer::start) fail with
+    /// [`Error::BadVerb`](crate::Error::BadVerb), as its handler could never be called.
     pub fn add<F>(&mut self, verb: &str, handler: F)
     where
         F: Fn(&mut Context<'_>, &Command) -> Result<()> + Send + Sync + 'static,
@@ -173,6 +188,11 @@ impl CommandHandlers {
             .iter()
             .find(|(v, _, _)| v.eq_ignore_ascii_case(verb))
             .map(|(_, h, builtin)| (h, *builtin))
+    }
+
+    /// The first verb that no command line can name (see [`is_verb`]).
+    pub(crate) fn unreachable_verb(&self) -> Option<&str> {
+        self.verbs().find(|verb| !is_verb(verb))
     }
 
     /// The verbs, in registration order.

@@ -22,6 +22,9 @@ pub enum Error {
     /// `limits.max_line_length` is under the 512 octets RFC 5321 §4.5.3.1.4 requires a
     /// server to accept (the value configured).
     LineLimitTooSmall(usize),
+    /// A verb in `command_handlers` can never be named by a command line (it is not an
+    /// RFC 5321 §4.1.1 keyword, see [`is_verb`](crate::command::is_verb)); the verb.
+    BadVerb(String),
     /// A listening socket could not be opened (address in use, permission, ...).
     Bind {
         /// The address that could not be bound.
@@ -56,6 +59,10 @@ impl fmt::Display for Error {
             Error::LineLimitTooSmall(n) => write!(
                 f,
                 "limits.max_line_length is {n}; RFC 5321 requires at least {MIN_LINE_LENGTH}"
+            ),
+            Error::BadVerb(verb) => write!(
+                f,
+                "command_handlers has {verb:?}, which no command line can name (letters, digits and '-' only)"
             ),
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),

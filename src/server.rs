@@ -256,7 +256,8 @@ impl SmtpServer {
     /// Starts listening and serving (Indy's `Active := True`). Fails before listening when the
     /// configuration cannot work: no receive event for the mode, `auth_mode` without any way
     /// to check a login, TLS wanted but not configured, a command line limit under RFC 5321's
-    /// 512 octets, or an address that cannot be bound.
+    /// 512 octets, a handler under a verb no command can name, or an address that cannot be
+    /// bound.
     pub fn start(self) -> Result<ServerHandle> {
         self.validate()?;
         listener::start(self)
@@ -279,6 +280,9 @@ impl SmtpServer {
         }
         if self.limits.max_line_length < crate::config::MIN_LINE_LENGTH {
             return Err(Error::LineLimitTooSmall(self.limits.max_line_length));
+        }
+        if let Some(verb) = self.command_handlers.unreachable_verb() {
+            return Err(Error::BadVerb(verb.to_string()));
         }
         Ok(())
     }

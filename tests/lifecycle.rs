@@ -117,6 +117,32 @@ fn start_with_a_command_line_limit_under_512_fails() {
     s.start().expect("512 is allowed").stop();
 }
 
+/// RFC 5321 §4.1.1: a verb is a keyword. A handler added under anything else (here with the
+/// argument glued on) could never run, as such a line is answered 500 before any lookup; the
+/// mistake is reported by `start()` instead of silently ignored.
+#[test]
+fn start_with_a_handler_no_command_can_name_fails() {
+    for bad in ["MAIL FROM", "X_PING", ""] {
+        let addr = free_addr();
+        let mut s = SmtpServer::new();
+        s.bindings = vec![addr];
+        with_raw_handler(&mut s);
+        s.command_handlers
+            .add(bad, |ctx, _| ctx.reply(Reply::new(250, "x")));
+        match s.start() {
+            Err(Error::BadVerb(verb)) => assert_eq!(verb, bad),
+            other => panic!("{bad:?}: expected BadVerb, got {other:?}"),
+        }
+        assert!(not_listening(addr));
+    }
+    let mut s = SmtpServer::new();
+    s.bindings = vec![free_addr()];
+    with_raw_handler(&mut s);
+    s.command_handlers
+        .add("x-ping2", |ctx, _| ctx.reply(Reply::new(250, "x")));
+    s.start().expect("a keyword verb is fine").stop();
+}
+
 #[test]
 fn start_on_an_address_in_use_fails_with_bind() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -536,7 +536,7 @@ fn fill_parsed(
     body_offset: usize,
     no_decode: bool,
 ) -> Result<(), MessageError> {
-    let (headers, _) = parse_headers(raw).map_err(MessageError::malformed)?;
+    let (headers, ix_body) = parse_headers(raw).map_err(MessageError::malformed)?;
     msg.from = address_list(&headers, "From", no_decode);
     msg.sender = address_list(&headers, "Sender", no_decode)
         .into_iter()
@@ -559,5 +559,10 @@ fn fill_parsed(
         });
         return Ok(());
     }
-    walk_mime(raw, &mut msg.text_bodies, &mut msg.attachments)
+    walk_mime(
+        raw,
+        (headers, ix_body),
+        &mut msg.text_bodies,
+        &mut msg.attachments,
+    )
 }

@@ -18,12 +18,16 @@ struct Pending<'a> {
 }
 
 /// Walks the MIME tree depth-first with an explicit stack (no recursion, so stack use does
-/// not grow with nesting), sorting the leaves into text parts and attachments.
-pub(super) fn walk_mime(
-    raw: &[u8],
+/// not grow with nesting), sorting the leaves into text parts and attachments. `root` is the
+/// top-level header block of `raw` and where its body starts, as the caller already parsed
+/// them for the message's fields.
+pub(super) fn walk_mime<'a>(
+    raw: &'a [u8],
+    root: (Vec<MailHeader<'a>>, usize),
     texts: &mut Vec<TextPart>,
     attachments: &mut Vec<Attachment>,
 ) -> Result<(), MessageError> {
+    let mut root = Some(root);
     let mut pending = vec![Pending {
         bytes: raw,
         depth: 0,
@@ -31,7 +35,10 @@ pub(super) fn walk_mime(
     }];
     let mut parts = 0usize;
     while let Some(entity) = pending.pop() {
-        let (headers, ix_body) = parse_headers(entity.bytes).map_err(MessageError::malformed)?;
+        let (headers, ix_body) = match root.take() {
+            Some(parsed) => parsed,
+            None => parse_headers(entity.bytes).map_err(MessageError::malformed)?,
+        };
         let body = entity.bytes.get(ix_body..).unwrap_or_default();
         let ctype = content_type_of(&headers, entity.in_digest);
         if ctype.mimetype.starts_with("multipart/") {

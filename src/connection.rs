@@ -138,6 +138,10 @@ pub(crate) struct Connection {
     pub(crate) replies: u64,
     /// Inside message data: after a handler panic the stream position is unknown.
     pub(crate) in_data: bool,
+    /// A read, write or socket option failed (or timed out, or met the end of input): an
+    /// `Err` a handler returns is then the connection's, not one of its own (a file, a
+    /// database), which the client is told of and survives.
+    pub(crate) failed: bool,
 }
 
 impl Connection {
@@ -162,12 +166,18 @@ impl Connection {
             last_code: 0,
             replies: 0,
             in_data: false,
+            failed: false,
         }
     }
 
     /// Sets the socket read and write timeouts; a system call is made only for a value that
     /// changes.
     pub(crate) fn set_read_timeout(&mut self, timeout: Duration) -> Result<()> {
+        let result = self.set_timeouts(timeout);
+        self.noted(result)
+    }
+
+    fn set_timeouts(&mut self, timeout: Duration) -> Result<()> {
         self.set_data_read_timeout(timeout)?;
         let timeout = Some(timeout.max(Duration::from_millis(1)));
         if self.write_timeout != timeout {
@@ -203,6 +213,24 @@ impl Connection {
 
     /// `fill` that gives up at `deadline` (default: `read_timeout` from now).
     fn fill_by(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let result = self.try_fill_by(deadline);
+        self.noted(result)
+    }
+
+    /// Marks the connection failed when `result` is an error.
+    fn noted<T>(&mut self, result: Result<T>) -> Result<T> {
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// Marks the connection failed for a reason found above it (the client is too slow for
+    /// the minimum data rate), and returns the error.
+    pub(crate) fn fail(&mut self, error: Error) -> Error {
+        self.failed = true;
+        error
+    }
+
+    fn try_fill_by(&mut self, deadline: Option<Instant>) -> Result<()> {
         if self.rpos < self.rlen {
             return Ok(());
         }
@@ -245,6 +273,11 @@ impl Connection {
     /// Reads what has arrived without waiting (plain TCP; the buffer must be empty). False
     /// when nothing had.
     pub(crate) fn fill_now(&mut self) -> Result<bool> {
+        let result = self.try_fill_now();
+        self.noted(result)
+    }
+
+    fn try_fill_now(&mut self) -> Result<bool> {
         if !matches!(self.stream, Stream::Plain(_)) {
             return Ok(false);
         }
@@ -457,6 +490,11 @@ impl Connection {
     }
 
     pub(crate) fn flush(&mut self) -> Result<()> {
+        let result = self.try_flush();
+        self.noted(result)
+    }
+
+    fn try_flush(&mut self) -> Result<()> {
         if !self.wbuf.is_empty() && crate::parking::serves_parked_sessions() {
             // A client that does not read its replies must not stall the parked sessions:
             // what the socket cannot take at once goes out after the poller role passed on.
@@ -533,6 +571,15 @@ impl Connection {
     /// Replaces the plain stream by a TLS one made by `upgrade` (which runs the handshake).
     #[cfg(feature = "tls")]
     pub(crate) fn upgrade_to_tls<F>(&mut self, upgrade: F) -> Result<()>
+    where
+        F: FnOnce(SharedTcp) -> io::Result<crate::tls::TlsStream<SharedTcp>>,
+    {
+        let result = self.try_upgrade_to_tls(upgrade);
+        self.noted(result)
+    }
+
+    #[cfg(feature = "tls")]
+    fn try_upgrade_to_tls<F>(&mut self, upgrade: F) -> Result<()>
     where
         F: FnOnce(SharedTcp) -> io::Result<crate::tls::TlsStream<SharedTcp>>,
     {

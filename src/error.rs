@@ -14,8 +14,9 @@ pub enum Error {
     /// `start()` was called without the receive event that `receive_mode` needs
     /// (Indy 9 raised `EIdTCPServerError` only after sending 354; we refuse before listening).
     NoReceiveHandler(ReceiveMode),
-    /// `auth_mode` is on but nothing can check a login (`check_user`, `credentials` or
-    /// `on_command_auth`): Indy 9 would then accept every login, an open relay by accident.
+    /// `auth_mode` is on but nothing can check a login (`check_user`, `credentials`,
+    /// `on_command_auth`, or an AUTH handler put in `command_handlers` in place of the
+    /// built-in one): Indy 9 would then accept every login, an open relay by accident.
     NoCredentialCheck,
     /// An implicit-TLS binding or `require_tls` was configured without a TLS configuration.
     NoTlsConfig,

@@ -65,6 +65,8 @@ pub type ConnectHandler = Box<dyn Fn(&mut SmtpServerThread) -> Result<(), Reply>
 /// `on_disconnect`: called once when a session ends, whatever the reason.
 pub type DisconnectHandler = Box<dyn Fn(&SmtpServerThread) + Send + Sync>;
 
-/// `on_exception`: a handler panicked (the text is the panic message); the session answered
-/// `451 4.3.0` or closed with `421`, and the server goes on.
+/// `on_exception`: a handler panicked (`"handler panicked: "` and the panic message) or a
+/// command handler returned an error of its own, not the connection's (`"handler for VERB
+/// failed: "` and the error, e.g. a file it could not read); the session answered
+/// `451 4.3.0` (inside message data: `421 4.3.0` and closed), and the server goes on.
 pub type ExceptionHandler = Box<dyn Fn(&SmtpServerThread, &str) + Send + Sync>;

@@ -172,6 +172,13 @@ impl Default for SmtpMessages {
 impl SmtpMessages {
     /// Indy 9's texts (`IdResourceStrings.pas`), for ported programs whose clients or tests
     /// expect them. Only the texts: codes, and texts Indy 9 left empty, follow the RFC.
+    ///
+    /// The texts come with Indy's warts, which the default texts do not have: the null
+    /// sender's `250 2.1.0  Address Okay` has two spaces (`%s Address Okay` with an empty
+    /// path), the `251` does not name the forward-path RFC 5321 §3.4 shows, and `error_reply`
+    /// ("Syntax Error - Command not understood: %s") goes out with `502` and, for AUTH, an
+    /// empty `%s` (AUTH's parameters may be credentials). Override those fields to keep the
+    /// rest.
     pub fn indy9() -> Self {
         let d = SmtpMessages::default();
         SmtpMessages {

@@ -164,7 +164,7 @@ impl<'c> DataReader<'c> {
 
     /// Reads more input within the DATA timeouts.
     fn fill(&mut self) -> Result<()> {
-        let timeout = self.next_timeout()?;
+        let timeout = self.next_timeout().map_err(|e| self.conn.fail(e))?;
         self.conn.set_data_read_timeout(timeout)?;
         self.conn.fill()
     }

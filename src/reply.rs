@@ -57,7 +57,9 @@ impl fmt::Debug for Enhanced {
 
 impl Reply {
     /// A reply with this code and text and no enhanced status code; when the session has
-    /// ENHANCEDSTATUSCODES on, the class default (`2.0.0`, `4.0.0`, `5.0.0`) is sent.
+    /// ENHANCEDSTATUSCODES on, the code the RFCs give a reply code with a single meaning is
+    /// sent (`235 2.7.0` and `535 5.7.8` of AUTH, `530 5.7.0`, `500 5.5.2`, `503 5.5.1`,
+    /// `251 2.1.5`, ...), else the class default (`2.0.0`, `4.0.0`, `5.0.0`).
     pub fn new(code: u16, text: impl Into<String>) -> Reply {
         Reply {
             code,
@@ -159,13 +161,32 @@ impl Reply {
         }
         match &self.enhanced {
             Some(e) if e.bytes[0] == code_class(code) => Some(e.as_str()),
-            // `code` is 2xx, 4xx or 5xx here (write_to maps anything else to 451).
-            _ => Some(match code_class(code) {
-                b'2' => "2.0.0",
-                b'4' => "4.0.0",
-                _ => "5.0.0",
-            }),
+            _ => Some(default_enhanced(code)),
         }
+    }
+}
+
+/// The enhanced code a reply without one gets: for a code with a single meaning in the RFCs,
+/// the code they give it; otherwise the class default (RFC 3463 §3.1, "X.0.0").
+fn default_enhanced(code: u16) -> &'static str {
+    match code {
+        251 => "2.1.5",       // RFC 5321 §3.4, RFC 3463 §3.2: recipient valid (forwarded)
+        235 => "2.7.0",       // RFC 4954 §6: authentication succeeded
+        432 => "4.7.12",      // RFC 4954 §6 / RFC 5248: password transition needed
+        454 => "4.7.0",       // RFC 4954 §6: temporary authentication failure; RFC 3207 §4
+        500 => "5.5.2",       // RFC 3463 §3.6: syntax error
+        502 | 503 => "5.5.1", // RFC 3463 §3.6: invalid command
+        501 | 504 | 555 => "5.5.4", // RFC 3463 §3.6: invalid command arguments
+        530 => "5.7.0",       // RFC 4954 §6 / RFC 3207 §4: authentication or TLS required
+        534 => "5.7.9",       // RFC 4954 §6: mechanism too weak
+        535 => "5.7.8",       // RFC 4954 §6: credentials invalid
+        538 => "5.7.11",      // RFC 4954 §6: encryption required for the mechanism
+        // `code` is 2xx, 4xx or 5xx here (write_to maps anything else to 451).
+        _ => match code_class(code) {
+            b'2' => "2.0.0",
+            b'4' => "4.0.0",
+            _ => "5.0.0",
+        },
     }
 }
 
@@ -289,6 +310,27 @@ mod tests {
     fn mismatched_class_falls_back_to_class_default() {
         let r = Reply::new(250, "odd").with_enhanced("5.5.3");
         assert_eq!(r.to_wire(true), b"250 2.0.0 odd\r\n");
+    }
+
+    /// RFC 4954 §6 and RFC 3463: a code with one meaning gets its own enhanced code, so a
+    /// ported `OnCommandAUTH` that writes `Reply::new(535, ..)` sends `535 5.7.8`.
+    #[test]
+    fn single_meaning_codes_get_their_rfc_enhanced_code() {
+        let wire = |code| Reply::new(code, "x").to_wire(true);
+        assert_eq!(wire(235), b"235 2.7.0 x\r\n");
+        assert_eq!(wire(535), b"535 5.7.8 x\r\n");
+        assert_eq!(wire(538), b"538 5.7.11 x\r\n");
+        assert_eq!(wire(432), b"432 4.7.12 x\r\n");
+        assert_eq!(wire(530), b"530 5.7.0 x\r\n");
+        assert_eq!(wire(503), b"503 5.5.1 x\r\n");
+        assert_eq!(wire(501), b"501 5.5.4 x\r\n");
+        assert_eq!(wire(251), b"251 2.1.5 x\r\n");
+        // Codes with several meanings keep the class default; a given code always wins.
+        assert_eq!(wire(550), b"550 5.0.0 x\r\n");
+        assert_eq!(wire(421), b"421 4.0.0 x\r\n");
+        let given = Reply::new(535, "x").with_enhanced("5.7.1");
+        assert_eq!(given.to_wire(true), b"535 5.7.1 x\r\n");
+        assert_eq!(Reply::new(535, "x").to_wire(false), b"535 x\r\n");
     }
 
     #[test]

@@ -107,7 +107,15 @@ pub struct SmtpServer {
     pub check_user: Option<CheckUserHandler>,
     /// Looks up a user's secret, for CRAM-MD5 (and PLAIN/LOGIN without `check_user`).
     pub credentials: Option<CredentialsHandler>,
-    /// Replaces the built-in AUTH exchange (Indy's `OnCommandAUTH`).
+    /// Replaces the built-in AUTH exchange (Indy's `OnCommandAUTH`): the closure conducts it
+    /// with [`Context::read_line`](crate::Context::read_line) and sets `ctx.thread.logged_in`
+    /// and `username` itself. As in Indy 9 it is called only after EHLO; AUTH before EHLO,
+    /// after a successful login or inside a transaction is answered `503 5.5.1` first
+    /// (RFC 4954 §4). A `535` it sends counts towards `limits.max_auth_failures`. EHLO
+    /// advertises the `AUTH ...` line the application puts in `extensions.extra`, or else
+    /// `AUTH LOGIN` as Indy 9 did (hidden on cleartext, like the built-in LOGIN, when TLS is
+    /// configured and `allow_insecure_auth` is off). Its replies get the class's enhanced
+    /// code unless they carry one: give a `235` `.with_enhanced("2.7.0")` (RFC 4954 §6).
     pub on_command_auth: Option<CommandHandler>,
     /// EXPN (Indy's `OnCommandEXPN`); unassigned: `502 5.5.1`.
     pub on_command_expn: Option<CommandHandler>,
@@ -289,7 +297,16 @@ impl SmtpServer {
 
     /// Whether any way to check a login is configured.
     pub(crate) fn can_authenticate(&self) -> bool {
-        self.check_user.is_some() || self.credentials.is_some() || self.on_command_auth.is_some()
+        // A replaced AUTH in the table does its own checking, like `on_command_auth`.
+        let replaced_auth = self.command_handlers_enabled
+            && self
+                .command_handlers
+                .lookup("AUTH")
+                .is_some_and(|(_, builtin)| !builtin);
+        self.check_user.is_some()
+            || self.credentials.is_some()
+            || self.on_command_auth.is_some()
+            || replaced_auth
     }
 
     /// Whether TLS is configured.

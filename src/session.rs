@@ -237,7 +237,7 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
                 return Ok(Flow::Close);
             }
             Err(panic) => {
-                report_panic(shared, thread, &panic_text(&panic));
+                report_failure(shared, thread, &panic_text(&panic));
                 send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
                 return Ok(Flow::Close);
             }
@@ -434,9 +434,7 @@ fn run_handler(
                     "session {}: handler for {verb} sent no reply",
                     thread.session_id
                 );
-                let reply =
-                    Reply::new(451, config.messages.local_error.clone()).with_enhanced("4.3.0");
-                conn.reply(&reply)?;
+                conn.reply(&local_error(config))?;
             }
             let flow = if close { Flow::Close } else { Flow::Continue };
             Ok((flow, pending))
@@ -449,20 +447,36 @@ fn run_handler(
             let flow = if close { Flow::Close } else { Flow::Continue };
             Ok((flow, pending))
         }
-        Ok(Err(e)) => Err(e),
+        Ok(Err(e)) if conn.failed => Err(e),
+        Ok(Err(e)) => {
+            // The handler's own failure (`?` on a file, a database): Indy 9 dropped the client
+            // without a word; RFC 5321 §4.2.2 has 451 for "local error in processing".
+            report_failure(shared, thread, &format!("handler for {verb} failed: {e}"));
+            if conn.in_data {
+                send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
+                return Ok((Flow::Close, None));
+            }
+            conn.reply(&local_error(config))?;
+            let flow = if close { Flow::Close } else { Flow::Continue };
+            Ok((flow, pending))
+        }
         Err(panic) => {
-            report_panic(shared, thread, &panic_text(&panic));
+            report_failure(shared, thread, &panic_text(&panic));
             if conn.in_data {
                 // The client is mid-message: its remaining bytes cannot be told from commands.
                 send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
                 return Ok((Flow::Close, None));
             }
+            // Unlike a returned error, a panic may have left the transaction half-changed.
             thread.reset_transaction();
-            let reply = Reply::new(451, config.messages.local_error.clone()).with_enhanced("4.3.0");
-            conn.reply(&reply)?;
+            conn.reply(&local_error(config))?;
             Ok((Flow::Continue, None))
         }
     }
+}
+
+fn local_error(config: &crate::server::SmtpServer) -> Reply {
+    Reply::new(451, config.messages.local_error.clone()).with_enhanced("4.3.0")
 }
 
 fn no_command_handler(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
@@ -486,17 +500,19 @@ fn is_http_request(command: &Command) -> bool {
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
+    let message = if let Some(s) = panic.downcast_ref::<&str>() {
+        s
     } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
+        s.as_str()
     } else {
-        "handler panicked".to_string()
-    }
+        "(no message)"
+    };
+    format!("handler panicked: {message}")
 }
 
-fn report_panic(shared: &Shared, thread: &SmtpServerThread, text: &str) {
-    log::error!("session {}: handler panicked: {text}", thread.session_id);
+/// A handler panicked (`text` is the panic message) or returned an error of its own.
+fn report_failure(shared: &Shared, thread: &SmtpServerThread, text: &str) {
+    log::error!("session {}: {text}", thread.session_id);
     if let Some(on_exception) = &shared.config.on_exception {
         guarded(thread, "on_exception", || on_exception(thread, text));
     }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 
 use base64::engine::general_purpose::STANDARD;
@@ -362,10 +364,11 @@ fn auth_mode_requires_login_before_mail() {
 }
 
 // Indy's OnCommandAUTH: the handler replaces the whole built-in exchange, and the built-in
-// AUTH keyword is no longer advertised.
+// mechanisms are no longer advertised; the application's own AUTH keyword is.
 #[test]
 fn on_command_auth_replaces_builtin() {
     let server = auth_server(|s| {
+        s.extensions.extra.push("AUTH X-TOKEN".into());
         s.on_command_auth = Some(Arc::new(|ctx, command| {
             ctx.reply(Reply::new(334, "Z28="))?;
             let answer = ctx.read_line()?;
@@ -376,7 +379,8 @@ fn on_command_auth_replaces_builtin() {
         }));
     });
     let (mut c, ehlo) = ehlo_client(&server);
-    assert_eq!(auth_line(&ehlo), None);
+    let auth_lines: Vec<&str> = ehlo.lines().filter(|l| l.starts_with("AUTH")).collect();
+    assert_eq!(auth_lines, ["AUTH X-TOKEN"]);
     assert_eq!(c.cmd("AUTH X-TOKEN abc"), (334, "Z28=".to_string()));
     let (code, text) = c.cmd("hello");
     assert_eq!(code, 235);
@@ -387,6 +391,49 @@ fn on_command_auth_replaces_builtin() {
     let (code, text) = c.cmd(&"x".repeat(5000));
     assert_eq!((code, text.as_str()), (500, "5.5.6 Line too long"));
     c.expect("NOOP", 250);
+}
+
+// Indy 9 called OnCommandAUTH only after EHLO and advertised `AUTH LOGIN`; RFC 4954 §4's 503
+// cases (before EHLO, after a login, inside a transaction) come before the custom exchange, and
+// the 535s it sends count towards max_auth_failures (RFC 4954 §6 / the 421 after the limit).
+#[test]
+fn on_command_auth_keeps_the_rfc_4954_sequence_and_failure_limit() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let server = auth_server(move |s| {
+        s.limits.max_auth_failures = 2;
+        s.on_command_auth = Some(Arc::new(move |ctx, command| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            if command.params.first().map(String::as_str) == Some("good") {
+                ctx.thread.logged_in = true;
+                ctx.thread.username = "porter".into();
+                return ctx.reply(Reply::new(235, "ok").with_enhanced("2.7.0"));
+            }
+            ctx.reply(Reply::new(535, "no").with_enhanced("5.7.8"))
+        }));
+    });
+    let mut early = server.client();
+    check(early.cmd("AUTH good"), 503, "");
+    early.expect("HELO client.example", 250);
+    check(early.cmd("AUTH good"), 503, "");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "called without EHLO");
+
+    let (mut c, ehlo) = ehlo_client(&server);
+    assert_eq!(auth_line(&ehlo), Some("AUTH LOGIN"));
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    check(c.cmd("AUTH good"), 503, "5.5.1");
+    c.expect("RSET", 250);
+    check(c.cmd("AUTH good"), 235, "2.7.0");
+    check(c.cmd("AUTH good"), 503, "5.5.1");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    let (mut c, _) = ehlo_client(&server);
+    check(c.cmd("AUTH bad"), 535, "5.7.8");
+    check(c.cmd("AUTH bad"), 535, "5.7.8");
+    check(c.read_reply(), 421, "4.7.0");
+    let mut rest = String::new();
+    let read = c.reader.read_to_string(&mut rest).unwrap_or(0);
+    assert_eq!(read, 0, "still open after the limit: {rest:?}");
 }
 
 /// Every log record of this test binary.

@@ -316,9 +316,51 @@ fn panicking_rcpt_handler() {
 
     let errors = errors.lock().clone();
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].contains("boom recipient"), "{errors:?}");
+    assert_eq!(errors[0], "handler panicked: boom recipient", "{errors:?}");
     let from: Vec<String> = ts.messages().into_iter().map(|m| m.from).collect();
     assert_eq!(from, ["a@example.org", "o@example.org", "f@example.org"]);
+}
+
+// Indy 9 fix 10 for errors: a command handler whose own I/O fails (`?` on a file) gets the
+// client a 451 4.3.0 (RFC 5321 §4.2.2), is reported to on_exception, and keeps the session and
+// its transaction; Indy 9 dropped the client without a reply. An error kind that also names a
+// connection failure (a timeout of the handler's own) is the handler's too.
+#[test]
+fn command_handler_error_of_its_own_is_answered_451() {
+    let errors: Log<String> = log();
+    let e2 = Arc::clone(&errors);
+    let ts = server_with(move |s| {
+        s.command_handlers.add("XFILE", |ctx, _| {
+            std::fs::read("/nonexistent/indy-smtp/help.txt")?;
+            ctx.reply(Reply::new(250, "read"))
+        });
+        s.command_handlers.add("XSLOW", |_, _| {
+            Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into())
+        });
+        s.on_exception = Some(Box::new(move |_, text| e2.lock().push(text.to_string())));
+    });
+    let mut c = ts.client();
+    c.expect("EHLO client.example", 250);
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    expect_raw(&mut c, "XFILE", "451 4.3.0 Local error in processing\r\n");
+    expect_raw(&mut c, "XSLOW", "451 4.3.0 Local error in processing\r\n");
+    c.expect("RCPT TO:<b@example.net>", 250);
+    c.expect("DATA", 354);
+    c.send(b"\r\nkept\r\n.\r\n");
+    assert_eq!(c.read_reply().0, 250);
+    let errors = errors.lock().clone();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("handler for XFILE failed: "),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("handler for XSLOW failed: "),
+        "{errors:?}"
+    );
+    let msgs = ts.messages();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].data, b"\r\nkept\r\n");
 }
 
 // The same for a panic inside on_receive_raw with a Memory stream: the data was read in full,

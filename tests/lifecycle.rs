@@ -81,6 +81,15 @@ fn start_auth_mode_without_credential_check_fails() {
     s.check_user = Some(Box::new(|_, user, pass| user == "u" && pass == "p"));
     with_raw_handler(&mut s);
     s.start().expect("a check_user is enough").stop();
+
+    // An AUTH put into the table in place of the built-in one checks logins itself.
+    let mut s = SmtpServer::new();
+    s.bindings = vec![free_addr()];
+    s.auth_mode = true;
+    s.command_handlers
+        .add("AUTH", |ctx, _| ctx.reply(Reply::new(535, "no")));
+    with_raw_handler(&mut s);
+    s.start().expect("a replaced AUTH is enough").stop();
 }
 
 /// RFC 3207 §4: require_tls without a TLS configuration could never accept any mail.

@@ -18,16 +18,41 @@ enum Outcome {
     Sasl(SaslError),
 }
 
-/// The mechanisms this connection offers: CRAM-MD5 needs `credentials`; PLAIN and LOGIN need
-/// `check_user` or `credentials`, and are hidden on a cleartext connection of a server that has
-/// TLS, unless `allow_insecure_auth` (RFC 4954 §4, §14). With `on_command_auth` the
-/// application advertises its own (through `extensions.extra`).
+/// The EHLO keyword for AUTH (RFC 4954 §3), if any. The built-in AUTH offers its mechanisms
+/// (see `offered_mechanisms`). With `on_command_auth` the application's own line in
+/// `extensions.extra` is used; without one, `AUTH LOGIN`, which Indy 9 always advertised, under
+/// the same cleartext rule as the built-in LOGIN.
+pub(crate) fn ehlo_keyword(ctx: &Context<'_>) -> Option<String> {
+    let server = ctx.server();
+    if server.on_command_auth.is_none() {
+        let mechanisms = offered_mechanisms(ctx);
+        let names: Vec<&str> = mechanisms.iter().map(|m| m.name()).collect();
+        return (!names.is_empty()).then(|| format!("AUTH {}", names.join(" ")));
+    }
+    let listed = server.extensions.extra.iter().any(|keyword| {
+        let name = keyword.split(' ').next().unwrap_or_default();
+        name.eq_ignore_ascii_case("AUTH")
+    });
+    let offered = !listed && cleartext_ok(ctx) && server.command_handlers.contains("AUTH");
+    offered.then(|| "AUTH LOGIN".to_string())
+}
+
+/// Whether plaintext mechanisms may be used here: over TLS, on a server without TLS, or with
+/// `allow_insecure_auth` (RFC 4954 §4, §14).
+fn cleartext_ok(ctx: &Context<'_>) -> bool {
+    let server = ctx.server();
+    ctx.is_tls() || !server.has_tls() || server.allow_insecure_auth
+}
+
+/// The mechanisms the built-in AUTH offers on this connection: CRAM-MD5 needs `credentials`;
+/// PLAIN and LOGIN need `check_user` or `credentials`, and are hidden on a cleartext
+/// connection of a server that has TLS, unless `allow_insecure_auth` (RFC 4954 §4, §14).
 pub(crate) fn offered_mechanisms(ctx: &Context<'_>) -> Vec<Mechanism> {
     let server = ctx.server();
     if server.on_command_auth.is_some() || !server.command_handlers.contains("AUTH") {
         return Vec::new();
     }
-    let cleartext_ok = ctx.is_tls() || !server.has_tls() || server.allow_insecure_auth;
+    let cleartext_ok = cleartext_ok(ctx);
     Mechanism::ALL
         .into_iter()
         .filter(|m| match m {
@@ -45,21 +70,30 @@ pub(crate) fn auth(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         // RFC 3207 §4: checked before a custom AUTH too, so no credentials cross in clear.
         return ctx.reply_with(530, "5.7.0", &m.must_start_tls, "");
     }
-    if let Some(handler) = &server.on_command_auth {
-        return handler(ctx, command);
-    }
     if !server.can_authenticate() {
         return not_implemented(ctx, command);
     }
+    // Checked before a custom AUTH too: RFC 4954's MUSTs, and Indy 9 called OnCommandAUTH only
+    // after EHLO.
     if !ctx.thread.ehlo {
         // RFC 4954 §4: AUTH is an EHLO extension.
         return sequence_error(ctx, "send EHLO first");
     }
     if ctx.thread.logged_in {
+        // RFC 4954 §4: after a successful AUTH, further AUTH commands MUST be refused with 503.
         return sequence_error(ctx, "already authenticated");
     }
     if ctx.thread.from.is_some() {
+        // RFC 4954 §4: not permitted during a mail transaction (503).
         return sequence_error(ctx, "AUTH not permitted during a mail transaction");
+    }
+    if let Some(handler) = &server.on_command_auth {
+        let replies_before = ctx.conn.replies;
+        handler(ctx, command)?;
+        if ctx.conn.replies > replies_before && ctx.conn.last_code == 535 {
+            return count_failure(ctx);
+        }
+        return Ok(());
     }
     let (name, initial) = match command.params.as_slice() {
         [name] => (name, None),
@@ -100,14 +134,8 @@ fn finish(ctx: &mut Context<'_>, mechanism: Mechanism, outcome: Outcome) -> Resu
                 "session {id}: AUTH {mechanism} failed for {user:?} from {}",
                 ctx.thread.peer_addr
             );
-            ctx.thread.auth_failures += 1;
             ctx.reply_with(535, "5.7.8", &m.greeting.auth_failed, "")?;
-            let max = server.limits.max_auth_failures;
-            if max > 0 && ctx.thread.auth_failures >= max {
-                ctx.reply_with(421, "4.7.0", &m.too_many_errors, "")?;
-                ctx.close();
-            }
-            Ok(())
+            count_failure(ctx)
         }
         Outcome::Sasl(SaslError::Cancelled) => {
             // RFC 4954 §4: "*" cancels with 501.
@@ -124,6 +152,19 @@ fn finish(ctx: &mut Context<'_>, mechanism: Mechanism, outcome: Outcome) -> Resu
             Reply::new(500, "Authentication Exchange line is too long").with_enhanced("5.5.6"),
         ),
     }
+}
+
+/// Counts a failed login (a 535, RFC 4954 §6); at `max_auth_failures` the session ends with
+/// `421 4.7.0`, so a client cannot guess passwords without end on one connection.
+fn count_failure(ctx: &mut Context<'_>) -> Result<()> {
+    ctx.thread.auth_failures += 1;
+    let server = ctx.server();
+    let max = server.limits.max_auth_failures;
+    if max > 0 && ctx.thread.auth_failures >= max {
+        ctx.reply_with(421, "4.7.0", &server.messages.too_many_errors, "")?;
+        ctx.close();
+    }
+    Ok(())
 }
 
 /// Sends a 334 challenge and reads the client's answer (RFC 4954 §4).

@@ -359,7 +359,8 @@ fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -
         if ctx.conn.buffered().is_empty() {
             // The same minimum rate as DATA, or a huge chunk trickled a byte per
             // `data_timeout` would hold the session forever.
-            let timeout = crate::raw::rate_timeout(block_timeout, min_rate, size - left, started)?;
+            let timeout = crate::raw::rate_timeout(block_timeout, min_rate, size - left, started)
+                .map_err(|e| ctx.conn.fail(e))?;
             ctx.conn.set_data_read_timeout(timeout)?;
             ctx.conn.fill()?;
         }

@@ -1,6 +1,5 @@
 //! Session setup: HELO, EHLO, STARTTLS, RSET, NOOP, QUIT.
 
-use crate::auth::Mechanism;
 use crate::command::Command;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
@@ -87,10 +86,8 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
     add(chunking && ext.binary_mime, "BINARYMIME".into());
     add(ext.dsn, "DSN".into());
     add(starttls_available(ctx), "STARTTLS".into());
-    let mechanisms = auth::offered_mechanisms(ctx);
-    if !mechanisms.is_empty() {
-        let names: Vec<&str> = mechanisms.iter().map(|m: &Mechanism| m.name()).collect();
-        add(true, format!("AUTH {}", names.join(" ")));
+    if let Some(keyword) = auth::ehlo_keyword(ctx) {
+        add(true, keyword);
     }
     if ext.limits {
         // RFC 9422 §4: LIMITS with the limits that are really enforced (0 = unlimited is not

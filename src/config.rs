@@ -110,8 +110,9 @@ pub struct Limits {
     /// Longest text line in DATA including CRLF (RFC 5321 §4.5.3.1.6: 1000); `None` = no
     /// limit (the default: real mail often breaks it). A longer line refuses the whole message.
     pub max_data_line_length: Option<usize>,
-    /// Bad commands (syntax, sequence, unknown) before `421 4.7.0` and close; 0 = unlimited.
-    /// Default 10.
+    /// Bad commands (syntax errors and unknown verbs: 500, 501, 502, 504, 555) before
+    /// `421 4.7.0` and close; 0 = unlimited. Default 10. Sequence errors (503) do not count:
+    /// with PIPELINING (RFC 2920 §3.1) one refused MAIL turns the rest of its group into 503s.
     pub max_bad_commands: u32,
     /// Failed AUTH attempts before `421 4.7.0` and close; 0 = unlimited. Default 3.
     pub max_auth_failures: u32,

@@ -1,6 +1,6 @@
 //! The connection's byte I/O: a read buffer with bounded line reading, a reply buffer flushed
-//! when the input runs dry (RFC 2920 §3.1: one write per batch of pipelined replies), and the
-//! switch to TLS.
+//! when the input runs dry (RFC 2920 §3.1: one write per batch of pipelined replies; the session
+//! flushes at once after the commands §3.2 names), and the switch to TLS.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};

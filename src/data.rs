@@ -49,10 +49,16 @@ const MAX_STRETCH: usize = 4096;
 const MIN_BACKOFF: usize = 256;
 const MAX_BACKOFF: usize = 64 * 1024;
 
-/// What to do with a bare CR or bare LF (one not part of CRLF) in message data.
+/// What to do with a bare CR or bare LF (one not part of CRLF) in message data, and with a bare
+/// LF at the end of a command line.
 ///
 /// RFC 5321 §2.3.8 forbids them, and RFC 5321 §4.1.1.4 makes only `CRLF.CRLF` the end of data, so no
 /// policy lets them end the message; they differ in what reaches the stored message.
+///
+/// Command lines: under `Normalize` and `Pass` a line ending in a bare LF is taken as a command
+/// (as Postfix and most servers do, for hand-typed and scripted clients; §2.3.8 says a server
+/// MUST NOT, so this is leniency, not conformance); under `Reject` it is refused with
+/// `500 5.5.2`. A bare LF can never end the message data this way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BareNewlinePolicy {
     /// Default (like Postfix `smtpd_forbid_bare_newline = normalize`): a bare LF is taken as a line end and

@@ -249,10 +249,8 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
                 "session {}: client talked before the greeting",
                 thread.session_id
             );
-            let reply = Reply::new(
-                554,
-                "5.5.0 Protocol error: client talked before the greeting",
-            );
+            // No enhanced code: there has been no EHLO (RFC 2034 §3).
+            let reply = Reply::new(554, "Protocol error: client talked before the greeting");
             conn.reply(&reply)?;
             conn.flush()?;
             return Ok(Flow::Close);
@@ -361,9 +359,11 @@ fn handle_line(
     }
 }
 
-/// Syntax, sequence and unknown-command errors count against `max_bad_commands`.
+/// Syntax and unknown-command errors count against `max_bad_commands`. Sequence errors
+/// (503) do not: under RFC 2920 §3.1 a client may pipeline MAIL, many RCPT and DATA in one
+/// group, and one refused MAIL makes each of the rest a 503 that is no fault of the client.
 fn is_error_reply(code: u16) -> bool {
-    matches!(code, 500..=504 | 555)
+    matches!(code, 500..=502 | 504 | 555)
 }
 
 fn dispatch(
@@ -378,6 +378,8 @@ fn dispatch(
         Err(e) => {
             let reply = Reply::new(500, format!("Syntax error: {e}")).with_enhanced("5.5.2");
             conn.reply(&reply)?;
+            // RFC 2920 §3.2: the reply to an unrecognized command is not held back.
+            conn.flush()?;
             return Ok((Flow::Continue, None));
         }
     };
@@ -397,7 +399,7 @@ fn dispatch(
         None
     };
     let builtin = entry.is_some_and(|(_, builtin)| builtin);
-    run_handler(
+    let outcome = run_handler(
         shared,
         conn,
         thread,
@@ -407,7 +409,22 @@ fn dispatch(
             Some((handler, _)) => handler(ctx, &command),
             None => no_command_handler(ctx, &command),
         },
-    )
+    )?;
+    if entry.is_none() || ends_a_group(&command.verb) {
+        conn.flush()?;
+    }
+    Ok(outcome)
+}
+
+/// RFC 2920 §3.2: replies to EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP (and to unrecognized
+/// commands) MUST NOT be buffered: these commands may only end a pipelined group, so what
+/// follows them is sent after their reply was read. HELO and HELP are treated alike. The
+/// replies to RSET, MAIL and RCPT are held and go out together when the input runs dry.
+fn ends_a_group(verb: &str) -> bool {
+    const VERBS: [&str; 9] = [
+        "EHLO", "HELO", "DATA", "VRFY", "EXPN", "TURN", "QUIT", "NOOP", "HELP",
+    ];
+    VERBS.contains(&verb)
 }
 
 /// Runs a handler with its panic contained, and makes sure the client gets an answer.
@@ -544,7 +561,8 @@ mod tests {
 
     #[test]
     fn error_codes_counted() {
-        assert!(is_error_reply(500) && is_error_reply(503) && is_error_reply(555));
-        assert!(!is_error_reply(550) && !is_error_reply(250) && !is_error_reply(452));
+        assert!(is_error_reply(500) && is_error_reply(504) && is_error_reply(555));
+        assert!(!is_error_reply(503) && !is_error_reply(550) && !is_error_reply(250));
+        assert!(!is_error_reply(452));
     }
 }

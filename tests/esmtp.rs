@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +101,45 @@ fn replies_of_one_batch_are_flushed_together() {
     let text = String::from_utf8_lossy(&got).into_owned();
     let codes: Vec<&str> = text.lines().map(|l| &l[..3]).collect();
     assert_eq!(codes, ["250", "250", "252", "250", "250"], "{text:?}");
+}
+
+/// RFC 2920 §3.2: replies to EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP, and to
+/// unrecognized commands, MUST NOT be buffered. A client that breaks the grouping rule sends
+/// `XWAIT` right behind them; its handler holds the session until released, so the earlier
+/// reply can only arrive meanwhile if it was written at once. (The handler gives up after
+/// 10 s, so a server that buffers fails the test instead of hanging it.)
+#[test]
+fn replies_to_group_ending_commands_are_not_held_back() {
+    let (release, released) = crossbeam_channel::unbounded::<()>();
+    let finished = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&finished);
+    let s = start(move |srv| {
+        srv.on_command_vrfy = None;
+        srv.command_handlers.add("XWAIT", move |ctx, _| {
+            let _ = released.recv_timeout(Duration::from_secs(10));
+            done.store(true, Ordering::SeqCst);
+            ctx.reply(indy_smtp::Reply::new(250, "released"))
+        });
+    });
+    let mut c = s.client();
+    for (first, code) in [
+        ("EHLO client.example", 250),
+        ("NOOP", 250),
+        ("VRFY someone", 252),
+        ("EXPN list", 502),
+        ("XYZZY", 500),
+        ("DATA", 503),
+    ] {
+        finished.store(false, Ordering::SeqCst);
+        c.send(format!("{first}\r\nXWAIT\r\n").as_bytes());
+        assert_eq!(c.read_reply().0, code, "reply to {first}");
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "the reply to {first} waited for the next command"
+        );
+        release.send(()).unwrap();
+        assert_eq!(c.read_reply(), (250, "2.0.0 released".to_string()));
+    }
 }
 
 // ---- SIZE (RFC 1870 §4 keyword, §6.1 MAIL check, §6.2 over-limit data) ----

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{start, Client, TestServer};
+use common::{codes, replies, start, Client, TestServer};
 use indy_smtp::{BareNewlinePolicy, SmtpServer};
 
 fn ehlo(c: &mut Client) {
@@ -146,6 +146,31 @@ fn too_many_bad_commands_close_the_session() {
     assert_eq!(code, 421);
     assert!(text.starts_with("4.7.0"), "{text}");
     assert!(c.is_closed());
+}
+
+/// RFC 2920 §3.1: MAIL, any number of RCPT and DATA may travel in one group. When the MAIL is
+/// refused (here by SIZE, RFC 1870 §6), every RCPT and the DATA get 503; those are no fault of
+/// the client and must not use up `max_bad_commands`, or the session would end mid-group.
+#[test]
+fn pipelined_group_after_a_refused_mail_is_not_counted_as_bad_commands() {
+    let s = start(|srv| {
+        srv.limits.max_bad_commands = 3;
+        srv.limits.max_message_size = 1000;
+    });
+    let mut c = s.client();
+    ehlo(&mut c);
+    let mut group = String::from("MAIL FROM:<a@b.test> SIZE=5000\r\n");
+    for i in 0..12 {
+        group.push_str(&format!("RCPT TO:<r{i}@y.test>\r\n"));
+    }
+    group.push_str("DATA\r\n");
+    c.send(group.as_bytes());
+    let got = codes(&replies(&mut c, 14));
+    assert_eq!(got[0], 552, "{got:?}");
+    assert!(got[1..].iter().all(|&code| code == 503), "{got:?}");
+    // The session is still there, and a real error still counts.
+    c.expect("MAIL FROM:<a@b.test>", 250);
+    c.expect("XYZZY", 500);
 }
 
 /// 0 means unlimited, as for the other counts: twenty bad commands and failed logins later

@@ -48,6 +48,8 @@ pub(crate) fn data(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     }
     let server = ctx.server();
     ctx.reply_with(354, "", &server.messages.data_replies.start_data, "")?;
+    // RFC 2920 §3.2: the reply to DATA is not held back, even if message data came with it.
+    ctx.conn.flush()?;
     if ctx.may_defer {
         // The client sends nothing until it has the 354: let the session wait for the message
         // parked, without holding a thread (issue 5), then call `data_body`.

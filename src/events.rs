@@ -34,8 +34,10 @@ pub enum RcptAction {
     Reply(Reply),
 }
 
-/// `check_user` (Indy's `TUserHandler`): `(thread, username, password)` → accepted.
-pub type CheckUserHandler = Box<dyn Fn(&SmtpServerThread, &str, &str) -> bool + Send + Sync>;
+/// `check_user` (Indy's `TUserHandler`): `(thread, username, password)` → accepted. The
+/// thread is mutable, as Indy's was, so the check can keep what it looked up about the user
+/// in `thread.data`.
+pub type CheckUserHandler = Box<dyn Fn(&mut SmtpServerThread, &str, &str) -> bool + Send + Sync>;
 
 /// `credentials`: the secret of a user, for CRAM-MD5 (RFC 2195), which needs the password
 /// itself; also used to check PLAIN and LOGIN when `check_user` is not set.

@@ -62,7 +62,8 @@ pub struct SmtpServerThread {
     pub session_id: u64,
     /// TLS details when the connection is encrypted.
     pub tls: Option<TlsInfo>,
-    /// The application's own per-session data.
+    /// The application's own per-session data (the fields of a custom Indy `ThreadClass`);
+    /// [`data_as`](Self::data_as) and [`data_as_mut`](Self::data_as_mut) read it as its type.
     pub data: Option<Box<dyn Any + Send>>,
     pub(crate) bad_commands: u32,
     pub(crate) auth_failures: u32,
@@ -121,6 +122,34 @@ impl SmtpServerThread {
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The application's data as a `T`; `None` when there is none or it is another type.
+    ///
+    /// ```
+    /// # use indy_smtp::SmtpServer;
+    /// struct Account { id: u32 }
+    /// let mut server = SmtpServer::new();
+    /// server.check_user = Some(Box::new(|thread, user, password| {
+    ///     let ok = user == "alice" && password == "secret";
+    ///     if ok {
+    ///         thread.data = Some(Box::new(Account { id: 7 }));
+    ///     }
+    ///     ok
+    /// }));
+    /// server.on_command_mail = Some(Box::new(|thread, _from| {
+    ///     let id = thread.data_as::<Account>().map(|account| account.id);
+    ///     log::info!("MAIL from account {id:?}");
+    ///     indy_smtp::MailAction::Accept
+    /// }));
+    /// ```
+    pub fn data_as<T: Any>(&self) -> Option<&T> {
+        self.data.as_deref()?.downcast_ref()
+    }
+
+    /// [`data_as`](Self::data_as), mutable.
+    pub fn data_as_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.data.as_deref_mut()?.downcast_mut()
     }
 
     /// Ends the open transaction (RFC 5321 §4.1.1.5 RSET, and after every DATA, §4.1.1.4);

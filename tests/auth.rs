@@ -436,6 +436,53 @@ fn on_command_auth_keeps_the_rfc_4954_sequence_and_failure_limit() {
     assert_eq!(read, 0, "still open after the limit: {rest:?}");
 }
 
+// Indy's CheckUser got the thread and porters kept what they looked up on it (a custom
+// ThreadClass); here check_user stores it in `thread.data`, and later events read and update it
+// through `data_as` / `data_as_mut`.
+#[test]
+fn check_user_keeps_per_session_data_for_later_events() {
+    struct Account {
+        id: u32,
+        mails: u32,
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let server = auth_server(move |s| {
+        s.check_user = Some(Box::new(|thread, user, password| {
+            let ok = user == USER && password == PASSWORD;
+            if ok {
+                thread.data = Some(Box::new(Account { id: 42, mails: 0 }));
+            }
+            ok
+        }));
+        s.on_command_mail = Some(Box::new(move |thread, _| {
+            if let Some(account) = thread.data_as_mut::<Account>() {
+                account.mails += 1;
+            }
+            let wrong_type = thread.data_as::<String>().is_some();
+            let account = thread.data_as::<Account>().map(|a| (a.id, a.mails));
+            record.lock().push((account, wrong_type));
+            indy_smtp::MailAction::Accept
+        }));
+    });
+    let (mut c, _) = ehlo_client(&server);
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    c.expect("RSET", 250);
+    let plain = STANDARD.encode(format!("\0{USER}\0{PASSWORD}"));
+    check(c.cmd(&format!("AUTH PLAIN {plain}")), 235, "2.7.0");
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    c.expect("RSET", 250);
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    assert_eq!(
+        *seen.lock(),
+        [
+            (None, false),
+            (Some((42, 1)), false),
+            (Some((42, 2)), false)
+        ]
+    );
+}
+
 /// Every log record of this test binary.
 static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 

@@ -261,7 +261,7 @@ fn cram_md5(ctx: &mut Context<'_>, initial: Option<&str>) -> Result<Outcome> {
 }
 
 /// `check_user` decides; without it the secret from `credentials` is compared.
-fn password_ok(ctx: &Context<'_>, user: &str, password: &str) -> bool {
+fn password_ok(ctx: &mut Context<'_>, user: &str, password: &str) -> bool {
     let server = ctx.server();
     if let Some(check_user) = &server.check_user {
         return check_user(ctx.thread, user, password);

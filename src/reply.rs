@@ -1,6 +1,6 @@
 //! SMTP replies (RFC 5321 §4.2) with optional enhanced status codes (RFC 2034, RFC 3463).
 
-use std::fmt;
+use std::{fmt, io};
 
 /// An SMTP reply: a three-digit code, an optional enhanced status code and a text.
 ///
@@ -190,6 +190,47 @@ fn default_enhanced(code: u16) -> &'static str {
     }
 }
 
+/// `?` on an I/O error in a receive event (`Result<(), Reply>`): the temporary failure RFC 5321
+/// §4.2.3 has for it, so the client keeps the message and tries again. The error is logged;
+/// its text is not sent, as it may name local paths.
+///
+/// ```
+/// use indy_smtp::Reply;
+/// let mut server = indy_smtp::SmtpServer::new();
+/// server.on_receive_raw = Some(Box::new(|_thread, stream| {
+///     let mut file = std::fs::File::create("/nonexistent-dir/message.eml")?; // 451 4.3.0
+///     std::io::copy(stream, &mut file)?;
+///     Ok(())
+/// }));
+/// ```
+impl From<io::Error> for Reply {
+    fn from(error: io::Error) -> Reply {
+        log::error!("local error, answered as a temporary failure: {error}");
+        local_failure(&error)
+    }
+}
+
+/// `452 4.3.1` when the disk or the quota is full (RFC 5321 §4.2.3 "insufficient system
+/// storage", RFC 3463 §3.4 "mail system full"), else `451 4.3.0` ("local error in processing").
+pub(crate) fn local_failure(error: &io::Error) -> Reply {
+    if storage_full(error) {
+        return Reply::new(452, "Insufficient system storage").with_enhanced("4.3.1");
+    }
+    Reply::new(451, "Requested action aborted: local error in processing").with_enhanced("4.3.0")
+}
+
+/// ENOSPC or EDQUOT (`io::ErrorKind::StorageFull` needs a newer Rust than this crate's).
+fn storage_full(error: &io::Error) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let full = [rustix::io::Errno::NOSPC, rustix::io::Errno::DQUOT].map(|e| e.raw_os_error());
+    // ENOSPC is 28 on every Unix; EDQUOT differs, and other systems use other numbers.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let full = [if cfg!(unix) { 28 } else { -1 }];
+    error
+        .raw_os_error()
+        .is_some_and(|code| full.contains(&code))
+}
+
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.enhanced {
@@ -331,6 +372,20 @@ mod tests {
         let given = Reply::new(535, "x").with_enhanced("5.7.1");
         assert_eq!(given.to_wire(true), b"535 5.7.1 x\r\n");
         assert_eq!(Reply::new(535, "x").to_wire(false), b"535 x\r\n");
+    }
+
+    #[test]
+    fn io_errors_become_temporary_failures() {
+        let full = Reply::from(io::Error::from_raw_os_error(28)); // ENOSPC
+        assert_eq!(
+            full.to_wire(true),
+            b"452 4.3.1 Insufficient system storage\r\n"
+        );
+        let missing = Reply::from(io::Error::from(io::ErrorKind::NotFound));
+        assert_eq!(
+            missing.to_wire(true),
+            b"451 4.3.0 Requested action aborted: local error in processing\r\n"
+        );
     }
 
     #[test]

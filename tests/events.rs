@@ -363,6 +363,36 @@ fn command_handler_error_of_its_own_is_answered_451() {
     assert_eq!(msgs[0].data, b"\r\nkept\r\n");
 }
 
+// `?` on an I/O error inside a receive event gives the client the temporary failure of RFC 5321
+// §4.2.3 (451 4.3.0; 452 4.3.1 for a full disk), so it keeps the message and retries.
+#[test]
+fn receive_event_io_error_with_question_mark_is_a_temporary_failure() {
+    let ts = server_with(|s| {
+        let store = s.on_receive_raw.take().unwrap();
+        s.on_receive_raw = Some(Box::new(move |thread, stream| {
+            if thread.rcpt_addresses() == ["file@example.net"] {
+                std::fs::File::open("/nonexistent/indy-smtp/spool")?;
+            }
+            store(thread, stream)
+        }));
+    });
+    let mut c = ts.client();
+    let (code, text) = c.send_mail("a@example.org", &["file@example.net"], b"\r\nx\r\n");
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            451,
+            "4.3.0 Requested action aborted: local error in processing"
+        )
+    );
+    assert_eq!(
+        c.send_mail("a@example.org", &["b@example.net"], b"\r\ny\r\n")
+            .0,
+        250
+    );
+    assert_eq!(ts.messages().len(), 1);
+}
+
 // The same for a panic inside on_receive_raw with a Memory stream: the data was read in full,
 // so the session stays in step and goes on.
 #[test]

@@ -221,22 +221,11 @@ fn stored(
 /// `451 4.3.0` for any other local error. Both are temporary: the client keeps the message
 /// and tries again.
 pub(super) fn failure_reply(error: &io::Error, read_failed: bool) -> Reply {
-    if !read_failed && storage_full(error) {
-        return Reply::new(452, "Insufficient system storage").with_enhanced("4.3.1");
+    if read_failed {
+        // The client's side failed, not the storage: never "storage full".
+        return crate::reply::local_failure(&io::Error::other("read failed"));
     }
-    Reply::new(451, "Requested action aborted: local error in processing").with_enhanced("4.3.0")
-}
-
-/// ENOSPC or EDQUOT (`io::ErrorKind::StorageFull` needs a newer Rust than this crate's).
-fn storage_full(error: &io::Error) -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let full = [rustix::io::Errno::NOSPC, rustix::io::Errno::DQUOT].map(|e| e.raw_os_error());
-    // ENOSPC is 28 on every Unix; EDQUOT differs, and other systems use other numbers.
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let full = [if cfg!(unix) { 28 } else { -1 }];
-    error
-        .raw_os_error()
-        .is_some_and(|code| full.contains(&code))
+    crate::reply::local_failure(error)
 }
 
 /// Remembers whether the error came from reading the message (the client's side) rather

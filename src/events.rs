@@ -64,6 +64,17 @@ pub type ReceiveMessageHandler =
 /// greeting and closes (e.g. `554 5.7.1` for a blocked address, RFC 5321 §3.1).
 pub type ConnectHandler = Box<dyn Fn(&mut SmtpServerThread) -> Result<(), Reply> + Send + Sync>;
 
+/// `on_before_command_handler` (Indy's `OnBeforeCommandHandler`): a command line was read and
+/// its handler is about to run; the line as received, without its line end (unknown and
+/// malformed commands too, not lines read by a handler such as AUTH's responses). For logging
+/// and auditing every command in one place.
+pub type BeforeCommandHandler = Box<dyn Fn(&SmtpServerThread, &str) + Send + Sync>;
+
+/// `on_after_command_handler` (Indy's `OnAfterCommandHandler`): the handler of the command line
+/// has run, whatever its outcome. For DATA that is after the `354`: the message and its reply
+/// come later and reach the receive events.
+pub type AfterCommandHandler = Box<dyn Fn(&SmtpServerThread) + Send + Sync>;
+
 /// `on_disconnect`: called once when a session ends, whatever the reason.
 pub type DisconnectHandler = Box<dyn Fn(&SmtpServerThread) + Send + Sync>;
 

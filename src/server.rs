@@ -151,6 +151,10 @@ pub struct SmtpServer {
     pub on_exception: Option<ExceptionHandler>,
     /// A verb with no handler (Indy's `OnNoCommandHandler`); unassigned: `500 5.5.2`.
     pub on_no_command_handler: Option<CommandHandler>,
+    /// Every command line, before its handler (Indy's `OnBeforeCommandHandler`).
+    pub on_before_command_handler: Option<BeforeCommandHandler>,
+    /// After every command line's handler (Indy's `OnAfterCommandHandler`).
+    pub on_after_command_handler: Option<AfterCommandHandler>,
 }
 
 impl Default for SmtpServer {
@@ -187,6 +191,14 @@ impl std::fmt::Debug for SmtpServer {
             (
                 "on_no_command_handler",
                 self.on_no_command_handler.is_some(),
+            ),
+            (
+                "on_before_command_handler",
+                self.on_before_command_handler.is_some(),
+            ),
+            (
+                "on_after_command_handler",
+                self.on_after_command_handler.is_some(),
             ),
         ]
         .into_iter()
@@ -258,6 +270,8 @@ impl SmtpServer {
             on_disconnect: None,
             on_exception: None,
             on_no_command_handler: None,
+            on_before_command_handler: None,
+            on_after_command_handler: None,
         }
     }
 

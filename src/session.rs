@@ -355,7 +355,19 @@ fn handle_line(
             )?;
             Ok((Flow::Continue, None))
         }
-        LineStatus::Line { .. } => dispatch(shared, conn, thread, line),
+        LineStatus::Line { .. } => {
+            if let Some(before) = &config.on_before_command_handler {
+                let text = String::from_utf8_lossy(line);
+                guarded(thread, "on_before_command_handler", || {
+                    before(thread, &text)
+                });
+            }
+            let outcome = dispatch(shared, conn, thread, line);
+            if let Some(after) = &config.on_after_command_handler {
+                guarded(thread, "on_after_command_handler", || after(thread));
+            }
+            outcome
+        }
     }
 }
 

@@ -321,6 +321,44 @@ fn panicking_rcpt_handler() {
     assert_eq!(from, ["a@example.org", "o@example.org", "f@example.org"]);
 }
 
+// Indy's OnBeforeCommandHandler / OnAfterCommandHandler: every command line the session reads
+// (unknown and empty ones too) before its handler, and a call after it; message data and the
+// lines a handler reads itself are not command lines.
+#[test]
+fn before_and_after_command_events_see_every_command_line() {
+    let lines: Log<String> = log();
+    let afters = Arc::new(AtomicUsize::new(0));
+    let (l2, a2) = (Arc::clone(&lines), Arc::clone(&afters));
+    let ts = server_with(move |s| {
+        s.on_before_command_handler = Some(Box::new(move |_, line| l2.lock().push(line.into())));
+        s.on_after_command_handler = Some(Box::new(move |_| {
+            a2.fetch_add(1, Ordering::SeqCst);
+        }));
+    });
+    let mut c = ts.client();
+    c.expect("EHLO client.example", 250);
+    c.expect("XYZZY now", 500);
+    c.expect("", 500);
+    assert_eq!(
+        c.send_mail("a@example.org", &["b@example.net"], b"\r\nNOOP\r\n")
+            .0,
+        250
+    );
+    c.expect("QUIT", 221);
+    let want = [
+        "EHLO client.example",
+        "XYZZY now",
+        "",
+        "EHLO client.example",
+        "MAIL FROM:<a@example.org>",
+        "RCPT TO:<b@example.net>",
+        "DATA",
+        "QUIT",
+    ];
+    assert!(wait_until(|| afters.load(Ordering::SeqCst) == want.len()));
+    assert_eq!(*lines.lock(), want);
+}
+
 // Indy 9 fix 10 for errors: a command handler whose own I/O fails (`?` on a file) gets the
 // client a 451 4.3.0 (RFC 5321 §4.2.2), is reported to on_exception, and keeps the session and
 // its transaction; Indy 9 dropped the client without a reply. An error kind that also names a

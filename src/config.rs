@@ -43,8 +43,8 @@ pub enum RawStreamType {
     /// Not stored at all: the handler reads the data from the connection as it arrives,
     /// dot-unstuffed, ending at CRLF.CRLF. The fastest; the 250 still goes out only after the
     /// handler returned `Ok` and the whole message was read without error. A message sent in
-    /// BDAT chunks (RFC 3030) is collected first and reaches the handler as
-    /// [`RawStream::Memory`](crate::RawStream::Memory), so a handler must accept both. The
+    /// BDAT chunks (RFC 3030) is collected first, in a temporary file, and reaches the handler
+    /// as [`RawStream::File`](crate::RawStream::File), so a handler must accept both. The
     /// handler must not replace the stream: the rest of the message would go with it, and
     /// the session ends with `421`.
     Direct,
@@ -122,9 +122,11 @@ pub struct Limits {
     pub command_timeout: Duration,
     /// Waiting for each block of DATA (RFC 5321 §4.5.3.2.5: 3 minutes). Default 180 s.
     pub data_timeout: Duration,
-    /// Minimum average rate of DATA and of each BDAT chunk, in bytes per second once
-    /// `data_timeout` has passed, against trickling clients (Postfix's
-    /// `smtpd_min_data_rate`); 0 = off. Default 500.
+    /// Minimum rate of DATA and of each BDAT chunk in bytes per second, against trickling
+    /// clients (Postfix's `smtpd_min_data_rate`): the data's deadline starts `data_timeout`
+    /// away, moves a second later per `min_data_rate` octets received, and is never more than
+    /// `data_timeout` away, so a fast start cannot buy a long trickle; 0 = off (each read may
+    /// wait `data_timeout`). Default 500.
     pub min_data_rate: u64,
     /// How long a STARTTLS or implicit-TLS handshake may take. Default 30 s.
     pub tls_handshake_timeout: Duration,

@@ -217,6 +217,16 @@ impl Connection {
         self.noted(result)
     }
 
+    /// Writes from now on wait at most `wait` (the socket's timeout; best effort).
+    pub(crate) fn limit_write_wait(&mut self, wait: Duration) {
+        let wait = Some(wait.max(Duration::from_millis(1)));
+        if let Some(tcp) = self.stream.tcp() {
+            if tcp.set_write_timeout(wait).is_ok() {
+                self.write_timeout = wait;
+            }
+        }
+    }
+
     /// Marks the connection failed when `result` is an error.
     fn noted<T>(&mut self, result: Result<T>) -> Result<T> {
         self.failed |= result.is_err();

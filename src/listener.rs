@@ -166,6 +166,7 @@ fn bind(addr: SocketAddr, backlog: i32) -> Result<Socket> {
 }
 
 fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool) {
+    let mut failures = 0u64;
     loop {
         let accepted = listener.accept();
         if shared.runtime.stopping() {
@@ -173,6 +174,10 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool)
         }
         match accepted {
             Ok((tcp, peer)) => {
+                if failures > 0 {
+                    log::warn!("accepting again after {failures} failed accepts");
+                    failures = 0;
+                }
                 // A bug met while admitting one client must not stop the server accepting.
                 let admitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     admit(shared, tcp, peer, implicit_tls)
@@ -182,8 +187,13 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool)
                 }
             }
             Err(e) => {
-                log::warn!("accept failed: {e}");
-                // EMFILE and friends: back off instead of spinning.
+                // EMFILE lasts until a client leaves and fails 50 times a second: a warning
+                // for the 1st, 2nd, 4th, 8th... failure in a row, not for each.
+                failures += 1;
+                if failures.is_power_of_two() {
+                    log::warn!("accept failed ({failures} in a row): {e}");
+                }
+                // Back off instead of spinning.
                 thread::sleep(Duration::from_millis(20));
             }
         }

@@ -30,23 +30,53 @@ pub(crate) enum DataStatus {
     LineTooLong,
 }
 
-/// The read timeout for the next block of message data (DATA or a BDAT chunk), `bytes` octets
-/// into it and begun at `started`: `block_timeout` (RFC 5321 §4.5.3.2.5), shortened so
-/// the average rate stays above `min_rate` bytes/s once `block_timeout` has passed (Postfix's
-/// `smtpd_min_data_rate`); `Err(Timeout)` when the client is already too slow.
-pub(crate) fn rate_timeout(
-    block_timeout: Duration,
-    min_rate: u64,
-    bytes: u64,
-    started: Instant,
-) -> Result<Duration> {
-    if min_rate == 0 {
-        return Ok(block_timeout);
+/// The deadline of message data (DATA or a BDAT chunk), as Postfix's `smtpd_min_data_rate`
+/// keeps it: it starts `block_timeout` (RFC 5321 §4.5.3.2.5) away, every `min_rate` octets
+/// received move it one second later, and it is never more than `block_timeout` away. The
+/// cap is what stops a client from banking time: without it, 9 MB sent fast at a 500 B/s
+/// minimum would buy five hours of one byte every three minutes.
+/// (The limits are passed to each call, not kept: a `DataReader` holds them already.)
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DataDeadline {
+    deadline: Instant,
+    /// Octets already credited.
+    credited: u64,
+}
+
+impl DataDeadline {
+    pub(crate) fn new(block_timeout: Duration, now: Instant) -> DataDeadline {
+        DataDeadline {
+            deadline: crate::config::deadline(now, block_timeout),
+            credited: 0,
+        }
     }
-    let allowed = block_timeout.saturating_add(Duration::from_secs(bytes / min_rate));
-    match allowed.checked_sub(started.elapsed()) {
-        Some(left) if !left.is_zero() => Ok(left.min(block_timeout)),
-        _ => Err(Error::Timeout),
+
+    /// How long the next read may wait, `bytes` octets into the data at `now`, with
+    /// `min_rate` bytes per second (0 = off: each read may wait `block_timeout`);
+    /// `Err(Timeout)` when the client is already too slow.
+    pub(crate) fn next_wait(
+        &mut self,
+        (block_timeout, min_rate): (Duration, u64),
+        bytes: u64,
+        now: Instant,
+    ) -> Result<Duration> {
+        if min_rate == 0 {
+            return Ok(block_timeout);
+        }
+        let earned = bytes.saturating_sub(self.credited);
+        self.credited = bytes;
+        let nanos = u128::from(earned % min_rate) * 1_000_000_000 / u128::from(min_rate);
+        let credit = Duration::from_secs(earned / min_rate)
+            .saturating_add(Duration::from_nanos(nanos as u64));
+        let cap = crate::config::deadline(now, block_timeout);
+        self.deadline = self
+            .deadline
+            .checked_add(credit)
+            .map_or(cap, |later| later.min(cap));
+        match self.deadline.checked_duration_since(now) {
+            Some(left) if !left.is_zero() => Ok(left),
+            _ => Err(Error::Timeout),
+        }
     }
 }
 
@@ -82,7 +112,7 @@ pub struct DataReader<'c> {
     /// Buffered input that block took: consumed when the next block is decoded.
     used: usize,
     status: DataStatus,
-    started: Instant,
+    deadline: DataDeadline,
     /// The connection failed (timeout, client gone): every later read fails the same way at
     /// once, instead of waiting a second time or reading on after a timeout.
     broken: Option<Box<Error>>,
@@ -110,7 +140,7 @@ impl<'c> DataReader<'c> {
             offset: 0,
             used: 0,
             status: DataStatus::Complete,
-            started: Instant::now(),
+            deadline: DataDeadline::new(limits.block_timeout, Instant::now()),
             broken: None,
         }
     }
@@ -125,16 +155,11 @@ impl<'c> DataReader<'c> {
         self.decoder.is_done() && self.rest_of_piece().is_none()
     }
 
-    /// The read timeout for the next block: `block_timeout`, shortened so that the average
-    /// rate stays above `min_rate` once the grace period is over (Postfix's min_data_rate).
-    fn next_timeout(&self) -> Result<Duration> {
-        let l = &self.limits;
-        rate_timeout(
-            l.block_timeout,
-            l.min_rate,
-            self.decoder.decoded_len(),
-            self.started,
-        )
+    /// The read timeout for the next block (see [`DataDeadline`]).
+    fn next_timeout(&mut self) -> Result<Duration> {
+        let rate = (self.limits.block_timeout, self.limits.min_rate);
+        let bytes = self.decoder.decoded_len();
+        self.deadline.next_wait(rate, bytes, Instant::now())
     }
 
     /// Decodes the next block into `self.pieces`, after giving the connection back the input
@@ -427,5 +452,79 @@ impl Spool {
                 Ok(v)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOCK: Duration = Duration::from_secs(180);
+    const RATE: (Duration, u64) = (BLOCK, 500);
+
+    #[test]
+    fn deadline_starts_one_block_away_and_runs_out() {
+        let t0 = Instant::now();
+        let mut d = DataDeadline::new(BLOCK, t0);
+        assert_eq!(d.next_wait(RATE, 0, t0).unwrap(), BLOCK);
+        assert_eq!(
+            d.next_wait(RATE, 0, t0 + Duration::from_secs(100)).unwrap(),
+            Duration::from_secs(80)
+        );
+        assert!(matches!(
+            d.next_wait(RATE, 0, t0 + BLOCK),
+            Err(Error::Timeout)
+        ));
+    }
+
+    #[test]
+    fn data_received_moves_the_deadline_at_the_minimum_rate() {
+        let t0 = Instant::now();
+        let mut d = DataDeadline::new(BLOCK, t0);
+        // 25,000 octets at 100 s: 50 s of credit, 130 s left.
+        let at = t0 + Duration::from_secs(100);
+        assert_eq!(
+            d.next_wait(RATE, 25_000, at).unwrap(),
+            Duration::from_secs(130)
+        );
+        // 250 more octets: half a second more.
+        let wait = d.next_wait(RATE, 25_250, at).unwrap();
+        assert_eq!(wait, Duration::from_millis(130_500));
+    }
+
+    /// Postfix caps the deadline at one timeout away: 9 MB sent at once earns no five-hour
+    /// allowance for a trickle afterwards.
+    #[test]
+    fn a_fast_start_banks_no_more_than_one_block() {
+        let t0 = Instant::now();
+        let mut d = DataDeadline::new(BLOCK, t0);
+        assert_eq!(d.next_wait(RATE, 9_000_000, t0).unwrap(), BLOCK);
+        // One octet 179 s later: the deadline was t0 + 180 s, plus 2 ms.
+        let at = t0 + Duration::from_secs(179);
+        assert_eq!(
+            d.next_wait(RATE, 9_000_001, at).unwrap(),
+            Duration::from_millis(1002)
+        );
+        assert!(matches!(
+            d.next_wait(RATE, 9_000_002, at + Duration::from_secs(2)),
+            Err(Error::Timeout)
+        ));
+    }
+
+    #[test]
+    fn rate_zero_gives_every_read_a_full_block() {
+        let t0 = Instant::now();
+        let mut d = DataDeadline::new(BLOCK, t0);
+        let off = (BLOCK, 0);
+        let late = t0 + Duration::from_secs(10_000);
+        assert_eq!(d.next_wait(off, 0, late).unwrap(), BLOCK);
+        assert_eq!(d.next_wait(off, u64::MAX, t0).unwrap(), BLOCK);
+    }
+
+    #[test]
+    fn huge_counts_do_not_overflow() {
+        let t0 = Instant::now();
+        let mut d = DataDeadline::new(Duration::MAX, t0);
+        assert!(d.next_wait((Duration::MAX, 1), u64::MAX, t0).is_ok());
     }
 }

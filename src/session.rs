@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::command::{parse_command_line, Command};
 use crate::config::deadline;
@@ -191,6 +191,9 @@ fn finish(shared: &Arc<Shared>, mut session: Box<Session>, result: Result<()>) {
     match &result {
         Ok(()) | Err(Error::ConnectionClosed) => {}
         Err(Error::Timeout) => {
+            // A client that stopped reading (the timeout was a write's) would hold the
+            // thread a second full timeout for this reply: it gets one second.
+            conn.limit_write_wait(Duration::from_secs(1));
             let _ = send_closing(shared, conn, 421, "4.4.2", &shared.config.messages.timeout);
         }
         Err(e) => log::warn!("session {id}: {e}"),

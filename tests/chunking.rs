@@ -59,6 +59,36 @@ fn bdat_chunks_delivered_byte_exact() {
     assert_eq!(s.messages()[1].data, b"abcde");
 }
 
+/// Chunks can arrive minutes apart, so with `Direct` (which keeps no copy of a DATA message)
+/// a BDAT message is collected in a temporary file, not in memory, and the handler gets it as
+/// a `RawStream::File`; `Memory` keeps it in memory as asked.
+#[test]
+fn bdat_under_direct_is_spooled_to_a_file() {
+    for (stream_type, want_file) in [
+        (indy_smtp::RawStreamType::Direct, true),
+        (indy_smtp::RawStreamType::Memory, false),
+    ] {
+        let kinds = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&kinds);
+        let s = start(move |srv| {
+            srv.raw_stream_type = stream_type;
+            let store = srv.on_receive_raw.take().unwrap();
+            srv.on_receive_raw = Some(Box::new(move |thread, stream| {
+                seen.lock()
+                    .push(matches!(stream, indy_smtp::RawStream::File(_)));
+                store(thread, stream)
+            }));
+        });
+        let mut c = s.client();
+        ehlo(&mut c);
+        envelope(&mut c);
+        assert_eq!(bdat(&mut c, b"Subject: x\r\n\r\n", false).0, 250);
+        assert_eq!(bdat(&mut c, b"body\r\n", true).0, 250);
+        assert_eq!(*kinds.lock(), [want_file], "{stream_type:?}");
+        assert_eq!(s.messages()[0].data, b"Subject: x\r\n\r\nbody\r\n");
+    }
+}
+
 #[test]
 fn bdat_zero_last_delivers() {
     let s = start(|_| {});

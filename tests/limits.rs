@@ -268,6 +268,43 @@ fn trickling_data_is_cut_off() {
     assert!(s.messages().is_empty());
 }
 
+/// Postfix's rule: the data's deadline is never more than one `data_timeout` away, so 100 KB
+/// sent at once (100 s of credit at 1000 B/s) buys no long trickle afterwards. One byte every
+/// 300 ms is cut off within about a second, not after the 100 s the old average allowed.
+#[test]
+fn a_fast_start_does_not_buy_a_long_trickle() {
+    let s = start(|srv| {
+        srv.limits.data_timeout = Duration::from_secs(1);
+        srv.limits.min_data_rate = 1000;
+    });
+    let mut c = s.client();
+    ehlo(&mut c);
+    c.expect("MAIL FROM:<a@b>", 250);
+    c.expect("RCPT TO:<c@d>", 250);
+    c.expect("DATA", 354);
+    let mut fast = b"Subject: fast\r\n\r\n".to_vec();
+    fast.extend(
+        std::iter::repeat_n(b"0123456789abcdef0123456789abcdef\r\n".as_slice(), 3000).flatten(),
+    );
+    c.send(&fast);
+    let stop = Arc::new(AtomicBool::new(false));
+    let t = trickle(
+        &c,
+        vec![b'x'; 40],
+        Duration::from_millis(300),
+        Arc::clone(&stop),
+    );
+    let (code, text) = c.read_reply();
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(code, 421, "{text}");
+    assert!(text.starts_with("4.4.2"), "{text}");
+    assert!(
+        t.join().unwrap() < 20,
+        "cut off within a few trickled bytes"
+    );
+    assert!(s.messages().is_empty());
+}
+
 #[test]
 fn trickling_bdat_chunk_is_cut_off() {
     let s = start(|srv| {

@@ -206,6 +206,35 @@ fn raw_bytes_stored_exactly_in_each_mode() {
     }
 }
 
+/// RFC 3030 CHUNKING: a message sent in BDAT chunks is stored byte-exact in each mode, a
+/// chunk's `CRLF.CRLF` being plain data. In raw mode (`Direct`) the chunks wait in a
+/// temporary file, not in memory.
+#[test]
+fn bdat_message_stored_exactly_in_each_mode() {
+    let chunks: [&[u8]; 3] = [
+        b"From: a@x.example\r\nSubject: chunks\r\n\r\n",
+        b"first\r\n.\r\n",
+        b"..second\r\n",
+    ];
+    for mode in MODES {
+        let s = start(&["--receive-mode", mode]);
+        let mut c = Client::connect(s.addr);
+        c.expect("EHLO client.example", 250);
+        c.expect("MAIL FROM:<a@x.example>", 250);
+        c.expect("RCPT TO:<b@y.example>", 250);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let last = if i == chunks.len() - 1 { " LAST" } else { "" };
+            c.send(format!("BDAT {}{last}\r\n", chunk.len()).as_bytes());
+            c.send(chunk);
+            assert_eq!(c.read_reply().0, 250, "{mode}: chunk {i}");
+        }
+        let mut want = trace_header(localhost(), "a@x.example", &["b@y.example"]);
+        want.extend(chunks.concat());
+        assert_eq!(s.files("new"), [want], "{mode}");
+        assert!(s.files("tmp").is_empty(), "{mode}");
+    }
+}
+
 // ---- Header injection (RFC 5322 §2.2: no CR/LF in a field body) --------------------------
 
 #[test]

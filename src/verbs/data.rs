@@ -6,7 +6,7 @@ use crate::command::Command;
 use crate::config::{RawStreamType, ReceiveMode};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::raw::{DataLimits, DataReader, DataStatus, RawStream, Spool};
+use crate::raw::{DataDeadline, DataLimits, DataReader, DataStatus, RawStream, Spool};
 use crate::reply::{fill_template, Reply};
 use crate::server::SmtpServer;
 use crate::thread::{BdatState, Context, Pending, SmtpServerThread};
@@ -280,8 +280,14 @@ pub(crate) fn bdat(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
             sequence_error(ctx, "need MAIL and RCPT first")
         };
     }
-    let to_file =
-        server.receive_mode == ReceiveMode::Raw && server.raw_stream_type == RawStreamType::File;
+    // Chunks may come minutes apart, so they are never collected in memory when the
+    // application did not ask for that: Direct, which keeps no copy of DATA's message, gets
+    // a BDAT message from a temporary file.
+    let to_file = server.receive_mode == ReceiveMode::Raw
+        && matches!(
+            server.raw_stream_type,
+            RawStreamType::File | RawStreamType::Direct
+        );
     if ctx.thread.bdat.is_none() {
         let spool = match Spool::new(to_file) {
             Ok(spool) => spool,
@@ -351,8 +357,8 @@ fn chunk_size(params: &[String]) -> Option<u64> {
 /// (the octets are still consumed, so the session stays in step with the client).
 fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -> Result<bool> {
     let limits = &ctx.server().limits;
-    let (block_timeout, min_rate) = (limits.data_timeout, limits.min_data_rate);
-    let started = std::time::Instant::now();
+    let rate = (limits.data_timeout, limits.min_data_rate);
+    let mut deadline = DataDeadline::new(limits.data_timeout, std::time::Instant::now());
     ctx.conn.use_data_buffer();
     ctx.conn.in_data = true;
     let mut left = size;
@@ -361,7 +367,8 @@ fn skip_chunk(ctx: &mut Context<'_>, size: u64, sink: &mut dyn std::io::Write) -
         if ctx.conn.buffered().is_empty() {
             // The same minimum rate as DATA, or a huge chunk trickled a byte per
             // `data_timeout` would hold the session forever.
-            let timeout = crate::raw::rate_timeout(block_timeout, min_rate, size - left, started)
+            let timeout = deadline
+                .next_wait(rate, size - left, std::time::Instant::now())
                 .map_err(|e| ctx.conn.fail(e))?;
             ctx.conn.set_data_read_timeout(timeout)?;
             ctx.conn.fill()?;

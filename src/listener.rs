@@ -392,7 +392,9 @@ impl ServerHandle {
 
     /// Stops gracefully (Indy's `Active := False`, done right): stops accepting, answers idle
     /// sessions `421 4.3.2` and closes them, lets transactions in flight finish for up to
-    /// `stop_timeout`, then closes the rest, and joins every thread.
+    /// `stop_timeout`, then closes the rest, and joins every thread. A session outside a
+    /// mail transaction counts as idle even in the middle of a command (an AUTH exchange);
+    /// one whose client does not read its replies is closed without its 421.
     ///
     /// `stop_timeout` bounds how long clients are waited for, not how long `stop` takes: a
     /// handler still running at the deadline has its client's connection closed, and `stop`
@@ -420,10 +422,19 @@ impl ServerHandle {
         for (_, handle) in self.listeners.drain(..) {
             let _ = handle.join();
         }
-        self.interrupt_sessions(|slot| slot.idle.load(Ordering::SeqCst), Shutdown::Read);
-        let deadline = crate::config::deadline(Instant::now(), self.shared.config.stop_timeout);
+        let idle = |slot: &SessionSlot| slot.idle.load(Ordering::SeqCst);
+        self.interrupt_sessions(idle, Shutdown::Read);
+        let started = Instant::now();
+        let deadline = crate::config::deadline(started, self.shared.config.stop_timeout);
         while rt.active() > 0 && Instant::now() < deadline {
-            self.interrupt_sessions(|slot| slot.idle.load(Ordering::SeqCst), Shutdown::Read);
+            // An idle session still there after a second is not reading: it is blocked
+            // writing to a client that does not read, which only closing both sides wakes.
+            let how = if started.elapsed() < Duration::from_secs(1) {
+                Shutdown::Read
+            } else {
+                Shutdown::Both
+            };
+            self.interrupt_sessions(idle, how);
             thread::sleep(Duration::from_millis(10));
         }
         if rt.active() > 0 {

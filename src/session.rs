@@ -315,7 +315,8 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
             }
             conn.set_read_timeout(config.limits.command_timeout)?;
             let status = conn.read_line_since(config.limits.max_line_length, line, waited_since)?;
-            idle.store(false, Ordering::SeqCst);
+            // `idle` stays as it was: a command between transactions (an AUTH exchange
+            // waiting for its client, a slow EHLO handler) holds nothing a stop must wait for.
             let (flow, next) = handle_line(shared, conn, thread, status, line)?;
             *pending = next;
             flow

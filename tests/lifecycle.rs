@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -357,6 +357,38 @@ fn stop_closes_a_stuck_transaction_after_stop_timeout() {
     // RFC 5321 §3.8: the server says 421 before it closes, even to a client mid-DATA.
     expect_shutting_down(&mut c);
     assert!(inbox.lock().is_empty(), "a partial message was delivered");
+}
+
+/// Outside a transaction nothing is in flight, so stop does not wait `stop_timeout` for a
+/// client halfway through an AUTH exchange, nor for one that stopped reading its replies:
+/// the first gets its 421 at once (the client's 10 s read timeout is far below the minute
+/// of `stop_timeout`), the second is closed.
+#[test]
+fn stop_does_not_wait_for_an_auth_exchange_or_a_client_that_does_not_read() {
+    let TestServer { handle, addr, .. } = start(|s| {
+        s.stop_timeout = Duration::from_secs(60);
+        s.limits.command_timeout = Duration::from_secs(60);
+        s.check_user = Some(Box::new(|_, _, _| false));
+    });
+    let mut auth = Client::connect(addr);
+    auth.expect("EHLO auth.example", 250);
+    auth.expect("AUTH LOGIN", 334);
+    let mut deaf = Client::connect(addr);
+    deaf.expect("EHLO deaf.example", 250);
+    deaf.writer
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    // NOOP replies the client never reads, until the server's writes block.
+    let noops = b"NOOP\r\n".repeat(10_000);
+    for _ in 0..200 {
+        if deaf.writer.write_all(&noops).is_err() {
+            break;
+        }
+    }
+    let done = stop_in_thread(handle, false);
+    expect_shutting_down(&mut auth);
+    done.recv_timeout(Duration::from_secs(20))
+        .expect("stop() returned well before stop_timeout");
 }
 
 /// Dropping the handle stops the server the same way (Indy's Active := False on free).

@@ -20,10 +20,12 @@
 //!   walked here with an explicit stack, splitting multipart bodies exactly as `mailparse` does
 //!   and calling only its non-recursive pieces (`parse_headers`, `parse_content_type`,
 //!   `addrparse_header`, [`mailparse::body::Body`]).
-//! * Hostile input stays linear: a header line over 8 KiB is kept as received instead of
-//!   being RFC 2047-decoded, only the first 64 parameters of a Content-Type or
-//!   Content-Disposition are parsed, and at most [`MAX_MIME_PARTS`] parts are examined
-//!   (`mailparse`'s decoders are quadratic on such input).
+//! * Hostile input stays cheap: `mailparse`'s RFC 2047 decoder is cubic on lines full of `=?`
+//!   and `?=`, so each header value's decoding cost is estimated first and taken from a
+//!   budget per message (a few tens of milliseconds); a value that does not fit is kept as
+//!   received. Only the first 64 parameters of a Content-Type or Content-Disposition are
+//!   parsed, and at most [`MAX_MIME_PARTS`] parts are examined (`mailparse`'s decoders are
+//!   quadratic on such input).
 //! * A malformed address field does not fail the message: as in Indy 9 (which checks no
 //!   syntax) entries `mailparse` rejects are kept as bare text.
 
@@ -36,7 +38,7 @@ mod mime;
 #[cfg(test)]
 mod tests;
 
-use fields::{address_list, is_blank, lossy, strip_eol, text_header, unfold};
+use fields::{address_list, is_blank, lossy, strip_eol, text_header, unfold, Decoding};
 use mime::{content_type_of, find_byte, walk_mime};
 
 /// How many multipart levels [`Message::parse`] descends into.
@@ -537,17 +539,18 @@ fn fill_parsed(
     no_decode: bool,
 ) -> Result<(), MessageError> {
     let (headers, ix_body) = parse_headers(raw).map_err(MessageError::malformed)?;
-    msg.from = address_list(&headers, "From", no_decode);
-    msg.sender = address_list(&headers, "Sender", no_decode)
+    let decoding = Decoding::new(no_decode);
+    msg.from = address_list(&headers, "From", &decoding);
+    msg.sender = address_list(&headers, "Sender", &decoding)
         .into_iter()
         .next();
-    msg.reply_to = address_list(&headers, "Reply-To", no_decode);
-    msg.to = address_list(&headers, "To", no_decode);
-    msg.cc = address_list(&headers, "Cc", no_decode);
-    msg.subject = text_header(&headers, "Subject", no_decode);
-    msg.date = text_header(&headers, "Date", no_decode).map(|date| date.trim().to_string());
-    msg.message_id = text_header(&headers, "Message-ID", no_decode).map(|id| id.trim().to_string());
-    let ctype = content_type_of(&headers, false);
+    msg.reply_to = address_list(&headers, "Reply-To", &decoding);
+    msg.to = address_list(&headers, "To", &decoding);
+    msg.cc = address_list(&headers, "Cc", &decoding);
+    msg.subject = text_header(&headers, "Subject", &decoding);
+    msg.date = text_header(&headers, "Date", &decoding).map(|date| date.trim().to_string());
+    msg.message_id = text_header(&headers, "Message-ID", &decoding).map(|id| id.trim().to_string());
+    let ctype = content_type_of(&headers, false, &decoding);
     msg.charset = ctype.params.get("charset").cloned();
     msg.content_type = Some(ctype.mimetype);
     if no_decode {
@@ -562,6 +565,7 @@ fn fill_parsed(
     walk_mime(
         raw,
         (headers, ix_body),
+        &decoding,
         &mut msg.text_bodies,
         &mut msg.attachments,
     )

@@ -7,7 +7,7 @@ use mailparse::{
     MailHeaderMap, MailParseError, ParsedContentType,
 };
 
-use super::fields::{bounded_params, header_value};
+use super::fields::{bounded_params, header_value, Decoding};
 use super::{Attachment, MessageError, TextPart, MAX_MIME_DEPTH, MAX_MIME_PARTS};
 
 /// A MIME entity waiting to be examined by [`walk_mime`].
@@ -24,6 +24,7 @@ struct Pending<'a> {
 pub(super) fn walk_mime<'a>(
     raw: &'a [u8],
     root: (Vec<MailHeader<'a>>, usize),
+    decoding: &Decoding,
     texts: &mut Vec<TextPart>,
     attachments: &mut Vec<Attachment>,
 ) -> Result<(), MessageError> {
@@ -40,7 +41,7 @@ pub(super) fn walk_mime<'a>(
             None => parse_headers(entity.bytes).map_err(MessageError::malformed)?,
         };
         let body = entity.bytes.get(ix_body..).unwrap_or_default();
-        let ctype = content_type_of(&headers, entity.in_digest);
+        let ctype = content_type_of(&headers, entity.in_digest, decoding);
         if ctype.mimetype.starts_with("multipart/") {
             if let Some(boundary) = ctype.params.get("boundary") {
                 if entity.depth < MAX_MIME_DEPTH {
@@ -73,7 +74,7 @@ pub(super) fn walk_mime<'a>(
                 continue;
             }
         }
-        add_leaf(&headers, ctype, body, texts, attachments)?;
+        add_leaf(&headers, ctype, body, decoding, texts, attachments)?;
     }
     Ok(())
 }
@@ -84,12 +85,13 @@ pub(super) fn add_leaf(
     headers: &[MailHeader],
     ctype: ParsedContentType,
     body: &[u8],
+    decoding: &Decoding,
     texts: &mut Vec<TextPart>,
     attachments: &mut Vec<Attachment>,
 ) -> Result<(), MessageError> {
     let disposition = headers
         .get_first_header("Content-Disposition")
-        .map(|header| parse_content_disposition(bounded_params(&header_value(header, false))))
+        .map(|header| parse_content_disposition(bounded_params(&header_value(header, decoding))))
         .unwrap_or_default();
     let is_attachment = disposition.disposition == DispositionType::Attachment;
     let filename = disposition
@@ -100,7 +102,7 @@ pub(super) fn add_leaf(
     // RFC 2045 §6.1: the mechanism name is case-insensitive.
     let encoding = headers
         .get_first_header("Content-Transfer-Encoding")
-        .map(|header| header_value(header, false).trim().to_ascii_lowercase());
+        .map(|header| header_value(header, decoding).trim().to_ascii_lowercase());
     // A part whose transfer encoding is broken is kept undecoded rather than refusing the
     // whole message: refusing real mail over one bad attachment would lose it.
     let undecoded = |err: MailParseError| {
@@ -140,10 +142,14 @@ pub(super) fn add_leaf(
 /// The entity's Content-Type, or the RFC 2045 §5.2 default (`text/plain; charset=us-ascii`)
 /// when it is missing or has no `type/subtype`; in a digest the default is message/rfc822
 /// (RFC 2046 §5.1.5).
-pub(super) fn content_type_of(headers: &[MailHeader], in_digest: bool) -> ParsedContentType {
+pub(super) fn content_type_of(
+    headers: &[MailHeader],
+    in_digest: bool,
+    decoding: &Decoding,
+) -> ParsedContentType {
     let parsed = headers
         .get_first_header("Content-Type")
-        .map(|header| parse_content_type(bounded_params(&header_value(header, false))))
+        .map(|header| parse_content_type(bounded_params(&header_value(header, decoding))))
         .filter(|ctype| ctype.mimetype.contains('/'));
     parsed.unwrap_or_else(|| {
         let mut ctype = ParsedContentType::default();

@@ -197,6 +197,8 @@ impl fmt::Debug for PlainCredentials {
 /// assert_eq!(creds.authzid.as_deref(), Some("Ursel"));
 /// assert_eq!(creds.authcid, "Kurt");
 /// assert!(parse_plain(b"Kurt\0xipj3plmq").is_err());
+/// // SASLprep (RFC 4013) prohibits control characters: no line break in a user name.
+/// assert!(parse_plain(b"\0bob\r\nX-Evil: 1\0pw").is_err());
 /// ```
 pub fn parse_plain(decoded: &[u8]) -> Result<PlainCredentials, SaslError> {
     let mut parts = decoded.split(|&b| b == 0);
@@ -218,11 +220,11 @@ pub fn parse_plain(decoded: &[u8]) -> Result<PlainCredentials, SaslError> {
     let authzid = if authzid.is_empty() {
         None
     } else {
-        Some(credential_utf8(authzid, "authzid is not UTF-8")?)
+        Some(identity(authzid, "authzid is not UTF-8")?)
     };
     Ok(PlainCredentials {
         authzid,
-        authcid: credential_utf8(authcid, "authcid is not UTF-8")?,
+        authcid: identity(authcid, "authcid is not UTF-8")?,
         password: credential_utf8(password, "password is not UTF-8")?,
     })
 }
@@ -237,13 +239,25 @@ fn credential_utf8(bytes: &[u8], not_utf8: &'static str) -> Result<String, SaslE
         .map_err(|_| SaslError::Malformed(not_utf8))
 }
 
+/// [`credential_utf8`] for an identity (a user name): no ASCII control character either.
+/// SASLprep (RFC 4013 §2.3, RFC 3454 C.2.1), which RFC 4616 §2 asks servers to apply,
+/// prohibits them, and a CR or LF would reach `thread.username`, and from there logs and
+/// headers.
+fn identity(bytes: &[u8], not_utf8: &'static str) -> Result<String, SaslError> {
+    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return Err(SaslError::Malformed("control character in a user name"));
+    }
+    credential_utf8(bytes, not_utf8)
+}
+
 /// Validates one decoded LOGIN field (the username or the password).
 ///
-/// draft-murchison-sasl-login §2 sends each as a bare UTF-8 string; NUL, CR
-/// and LF are refused because they cannot be part of a credential and could
-/// smuggle line breaks into logs or headers (standards.md: never echo client
-/// bytes with CR/LF). Empty fields and fields over [`MAX_CREDENTIAL_LEN`]
-/// octets are refused like their PLAIN counterparts (RFC 4616 §2).
+/// draft-murchison-sasl-login §2 sends each as a bare UTF-8 string; ASCII
+/// control characters (NUL, CR, LF, ...) are refused in both, as SASLprep
+/// prohibits them (RFC 4013 §2.3) and they could smuggle line breaks into logs
+/// or headers (standards.md: never echo client bytes with CR/LF). Empty fields
+/// and fields over [`MAX_CREDENTIAL_LEN`] octets are refused like their PLAIN
+/// counterparts (RFC 4616 §2).
 ///
 /// ```
 /// use indy_smtp::auth::parse_login_field;
@@ -254,10 +268,7 @@ pub fn parse_login_field(decoded: &[u8]) -> Result<String, SaslError> {
     if decoded.is_empty() {
         return Err(SaslError::Malformed("empty LOGIN field"));
     }
-    if decoded.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
-        return Err(SaslError::Malformed("NUL, CR or LF in LOGIN field"));
-    }
-    credential_utf8(decoded, "LOGIN field is not UTF-8")
+    identity(decoded, "LOGIN field is not UTF-8")
 }
 
 /// Distinguishes challenges issued within one process, even within the same

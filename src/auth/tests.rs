@@ -186,6 +186,10 @@ fn plain_invalid_table() {
         long_authzid.as_bytes(), // 256-octet authzid
         long_authcid.as_bytes(), // 256-octet authcid
         long_password.as_bytes(),
+        b"\0bob\r\nX-Evil: 1\0p", // CR LF in authcid (SASLprep, RFC 4013 §2.3)
+        b"\0bob\x1b[2J\0p",       // an escape sequence in authcid
+        b"a\tz\0bob\0p",          // TAB in authzid
+        b"\0bob\x7f\0p",          // DEL in authcid
     ];
     for msg in cases {
         let err = parse_plain(msg).expect_err(&format!("{msg:?} must be rejected"));
@@ -225,6 +229,8 @@ fn login_field_table() {
         b"\xff",
         b"tim\xe2\x82",
         over.as_bytes(),
+        b"ti\x1bm",
+        b"ti\tm",
     ];
     for field in bad {
         assert!(

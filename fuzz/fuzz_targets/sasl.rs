@@ -10,7 +10,7 @@
 //!   accepted line is canonical base64 (re-encoding gives the line back, RFC 4648 §4);
 //! - `parse_plain`: exactly two NULs; authcid and password non-empty; every field at most
 //!   255 octets, UTF-8, NUL-free; authzid `None` iff empty; the fields are the NUL-split input;
-//! - `parse_login_field`: non-empty, at most 255 octets, UTF-8, no NUL/CR/LF (documented);
+//! - `parse_login_field`: non-empty, at most 255 octets, UTF-8, no ASCII control (documented);
 //! - `cram_md5_verify`: accepts only a response whose digest is the HMAC-MD5 of the challenge
 //!   with the user's secret (reference computed here), returns the user part, and accepts the
 //!   correct response built here for a valid user name;
@@ -49,22 +49,25 @@ fn check_field(s: &str) {
     assert!(!s.contains('\0'), "NUL in a field");
 }
 
+/// An ASCII control character, which user names (and LOGIN fields) may not hold: SASLprep,
+/// RFC 4013 §2.3.
+fn has_control(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b < 0x20 || b == 0x7f)
+}
+
 fn check_login(input: &[u8]) {
     match parse_login_field(input) {
         Ok(f) => {
             assert_eq!(f.as_bytes(), input);
             assert!(!f.is_empty());
             check_field(&f);
-            assert!(
-                !f.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n')),
-                "LOGIN field {f:?} has NUL/CR/LF"
-            );
+            assert!(!has_control(f.as_bytes()), "LOGIN field {f:?} has a control character");
         }
         Err(SaslError::Malformed(_)) => {
             assert!(
                 input.is_empty()
                     || input.len() > MAX_CREDENTIAL_LEN
-                    || input.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n'))
+                    || has_control(input)
                     || std::str::from_utf8(input).is_err(),
                 "valid LOGIN field {input:?} refused"
             );
@@ -83,6 +86,8 @@ fn check_plain(input: &[u8]) {
             assert_eq!(c.authcid.as_bytes(), split[1]);
             assert_eq!(c.password.as_bytes(), split[2]);
             assert!(!c.authcid.is_empty() && !c.password.is_empty());
+            assert!(!has_control(c.authcid.as_bytes()), "authcid with a control character");
+            assert!(!c.authzid.as_deref().is_some_and(|z| has_control(z.as_bytes())));
             check_field(&c.authcid);
             check_field(&c.password);
             if let Some(z) = &c.authzid {
@@ -96,7 +101,9 @@ fn check_plain(input: &[u8]) {
                 split.len() != 3
                     || split[1].is_empty()
                     || split[2].is_empty()
-                    || !split.iter().all(|f| ok_field(f)),
+                    || !split.iter().all(|f| ok_field(f))
+                    || has_control(split[0])
+                    || has_control(split[1]),
                 "valid PLAIN message {input:?} refused"
             );
         }
@@ -116,7 +123,7 @@ fn check_cram(challenge: &str, input: &[u8]) {
             input[split + 1..].eq_ignore_ascii_case(want.as_bytes()),
             "accepted a wrong digest"
         );
-        assert!(!user.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n')));
+        assert!(!has_control(user.as_bytes()));
     }
     // The right answer for the user part of the input must be accepted.
     if let Ok(user) = std::str::from_utf8(input) {
@@ -126,7 +133,7 @@ fn check_cram(challenge: &str, input: &[u8]) {
             let ok = cram_md5_verify(challenge, good.as_bytes(), &secret_for);
             let valid = !user.is_empty()
                 && user.len() <= MAX_CREDENTIAL_LEN
-                && !user.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n'));
+                && !has_control(user.as_bytes());
             assert_eq!(ok.is_some(), valid, "correct CRAM-MD5 answer for {user:?}");
             let upper = format!("{user} {}", hex(&hmac_md5(&secret, challenge)).to_uppercase());
             assert_eq!(cram_md5_verify(challenge, upper.as_bytes(), &secret_for), ok);

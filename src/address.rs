@@ -478,7 +478,7 @@ pub fn parse_rcpt_to_with_limits(
                 true
             }
             "ORCPT" => {
-                r.orcpt = Some(orcpt_value(p)?);
+                r.orcpt = Some(orcpt_value(p, utf8_allowed)?);
                 true
             }
             _ => false,

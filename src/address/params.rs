@@ -117,7 +117,9 @@ pub(super) fn notify_value(p: &RawParam<'_>) -> Result<Notify, PathError> {
     Ok(n)
 }
 
-pub(super) fn orcpt_value(p: &RawParam<'_>) -> Result<Orcpt, PathError> {
+/// `utf8_allowed`: the transaction is SMTPUTF8 (RFC 6531), where an "rfc822" ORCPT carrying
+/// UTF-8 is tolerated; otherwise it must decode to US-ASCII.
+pub(super) fn orcpt_value(p: &RawParam<'_>, utf8_allowed: bool) -> Result<Orcpt, PathError> {
     // RFC 3461 §4.2: original-recipient-address = addr-type ";" xtext
     let (addr_type, x) = need_value(p)?
         .split_once(';')
@@ -131,6 +133,14 @@ pub(super) fn orcpt_value(p: &RawParam<'_>) -> Result<Orcpt, PathError> {
         return Err(bad(p, "address type is not an atom (RFC 3461 section 4.2)"));
     }
     let address = decode_xtext(x).map_err(|r| bad(p, &r))?;
+    // RFC 3461 §4.2 / RFC 6533 §3: an "rfc822" address is US-ASCII; a UTF-8 one is sent as
+    // addr-type "utf-8" (tolerated as "rfc822" in an SMTPUTF8 transaction).
+    if addr_type.eq_ignore_ascii_case("rfc822") && !utf8_allowed && !address.is_ascii() {
+        return Err(bad(
+            p,
+            "an rfc822 address is US-ASCII; use utf-8;... (RFC 6533 section 3)",
+        ));
+    }
     // RFC 3461 §4.2: at most 500 characters before xtext encoding.
     if address.chars().count() > 500 {
         return Err(bad(
@@ -168,7 +178,11 @@ pub(super) fn decode_xtext(v: &str) -> Result<String, String> {
         }
     }
     let s = String::from_utf8(out).map_err(|_| "decoded xtext is not UTF-8".to_string())?;
-    match s.chars().find(|c| c.is_control()) {
+    // U+2028/U+2029 break lines in some readers of logs and headers, like a control.
+    match s
+        .chars()
+        .find(|&c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         Some(c) => Err(format!("decoded xtext contains {}", describe(c))),
         None => Ok(s),
     }

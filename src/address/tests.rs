@@ -252,6 +252,9 @@ fn rcpt_invalid_table() {
         ("TO:<a@b> ORCPT=rfc822;a+0Ab", false, 501, "5.5.4"),
         ("TO:<a@b> ORCPT=rfc822;a+FFb", false, 501, "5.5.4"),
         ("TO:<a@b> ORCPT=rfc822;ü@b", false, 501, "5.5.4"),
+        // Found by fuzzing: non-ASCII in an rfc822 ORCPT, and U+2028 anywhere in xtext.
+        ("TO:<a@b> ORCPT=rfc822;a+C3+A9@c", false, 501, "5.5.4"),
+        ("TO:<a@b> ORCPT=utf-8;a+E2+80+A8b@c", true, 501, "5.5.4"),
         (&long_orcpt, false, 501, "5.5.4"),
     ];
     for &(args, utf8, code, enh) in cases {

@@ -13,6 +13,9 @@ use crate::config::deadline as deadline_after;
 use crate::error::{Error, Result};
 use crate::reply::Reply;
 
+mod stream;
+pub(crate) use stream::{SharedTcp, Stream};
+
 /// Buffer for command lines; grown for DATA, shrunk back when idle so that held connections
 /// stay small (issue 5: at most 12 KB per idle connection). A new connection starts with
 /// `FIRST_BUF`, enough for any usual command line or pipelined envelope; a read that fills
@@ -23,80 +26,6 @@ const COMMAND_BUF: usize = 4 * 1024;
 const DATA_BUF: usize = 64 * 1024;
 /// Replies buffered past this are written even if more input is waiting.
 const MAX_PENDING_REPLIES: usize = 32 * 1024;
-
-/// The socket, plain or TLS.
-pub(crate) enum Stream {
-    Plain(SharedTcp),
-    #[cfg(feature = "tls")]
-    Tls(Box<crate::tls::TlsStream<SharedTcp>>),
-    /// Only while switching to TLS.
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    Gone,
-}
-
-impl Stream {
-    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            Stream::Plain(s) => Some(&s.0),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => Some(&s.sock.0),
-            Stream::Gone => None,
-        }
-    }
-}
-
-/// The session's socket, shared with the server's session registry (which shuts it down on
-/// stop) without costing a second file descriptor per connection, as `try_clone` would.
-pub(crate) struct SharedTcp(pub(crate) Arc<TcpStream>);
-
-impl Read for SharedTcp {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self.0).read(buf)
-    }
-}
-
-impl Write for SharedTcp {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self.0).flush()
-    }
-}
-
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "connection closed")
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.read(buf),
-            Stream::Gone => Err(gone()),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.write(buf),
-            Stream::Gone => Err(gone()),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.flush(),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => s.flush(),
-            Stream::Gone => Ok(()),
-        }
-    }
-}
 
 /// What `read_line` found.
 #[derive(Debug, PartialEq, Eq)]
@@ -623,56 +552,4 @@ impl Connection {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-
-    fn pair(input: &[u8]) -> Connection {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        client.write_all(input).unwrap();
-        client.shutdown(Shutdown::Write).unwrap();
-        std::mem::forget(client);
-        let mut c = Connection::new(Arc::new(server));
-        c.set_read_timeout(Duration::from_secs(5)).unwrap();
-        c
-    }
-
-    fn lines(conn: &mut Connection, max: usize) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut got = Vec::new();
-        loop {
-            match conn.read_line(max, &mut out) {
-                Ok(LineStatus::Line { bare_lf }) => got.push(format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out),
-                    if bare_lf { "<LF>" } else { "" }
-                )),
-                Ok(LineStatus::TooLong) => got.push("<TOO LONG>".into()),
-                Err(_) => return got,
-            }
-        }
-    }
-
-    #[test]
-    fn splits_lines_and_flags_bare_lf() {
-        let mut c = pair(b"NOOP\r\nQUIT\nA\rB\r\n\r\n");
-        assert_eq!(lines(&mut c, 100), ["NOOP", "QUIT<LF>", "A\rB", ""]);
-    }
-
-    #[test]
-    fn limit_counts_the_crlf() {
-        // max 8: six octets of text plus CRLF fit, seven do not.
-        let mut c = pair(b"ABCDEF\r\nABCDEFG\r\nOK\r\n");
-        assert_eq!(lines(&mut c, 8), ["ABCDEF", "<TOO LONG>", "OK"]);
-    }
-
-    #[test]
-    fn long_line_reported_before_its_end_and_skipped() {
-        let mut input = vec![b'X'; 100_000];
-        input.extend_from_slice(b"\r\nNOOP\r\n");
-        let mut c = pair(&input);
-        assert_eq!(lines(&mut c, 512), ["<TOO LONG>", "NOOP"]);
-    }
-}
+mod tests;

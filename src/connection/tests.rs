@@ -1,0 +1,53 @@
+//! Unit tests of the connection's line reading and reply buffer, over a socket pair.
+
+use super::*;
+use std::net::TcpListener;
+
+fn pair(input: &[u8]) -> Connection {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    client.write_all(input).unwrap();
+    client.shutdown(Shutdown::Write).unwrap();
+    std::mem::forget(client);
+    let mut c = Connection::new(Arc::new(server));
+    c.set_read_timeout(Duration::from_secs(5)).unwrap();
+    c
+}
+
+fn lines(conn: &mut Connection, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut got = Vec::new();
+    loop {
+        match conn.read_line(max, &mut out) {
+            Ok(LineStatus::Line { bare_lf }) => got.push(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out),
+                if bare_lf { "<LF>" } else { "" }
+            )),
+            Ok(LineStatus::TooLong) => got.push("<TOO LONG>".into()),
+            Err(_) => return got,
+        }
+    }
+}
+
+#[test]
+fn splits_lines_and_flags_bare_lf() {
+    let mut c = pair(b"NOOP\r\nQUIT\nA\rB\r\n\r\n");
+    assert_eq!(lines(&mut c, 100), ["NOOP", "QUIT<LF>", "A\rB", ""]);
+}
+
+#[test]
+fn limit_counts_the_crlf() {
+    // max 8: six octets of text plus CRLF fit, seven do not.
+    let mut c = pair(b"ABCDEF\r\nABCDEFG\r\nOK\r\n");
+    assert_eq!(lines(&mut c, 8), ["ABCDEF", "<TOO LONG>", "OK"]);
+}
+
+#[test]
+fn long_line_reported_before_its_end_and_skipped() {
+    let mut input = vec![b'X'; 100_000];
+    input.extend_from_slice(b"\r\nNOOP\r\n");
+    let mut c = pair(&input);
+    assert_eq!(lines(&mut c, 512), ["<TOO LONG>", "NOOP"]);
+}

@@ -1,0 +1,192 @@
+//! Handlers that fail (Indy 9 fix 10): a panic or an error of the handler's own is answered
+//! `451 4.3.0`, reported to `on_exception`, and the session (and every other one) goes on;
+//! `?` on an I/O error in a receive event is a temporary failure.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{expect_prefix, expect_raw, raw_cmd, start, TestServer};
+use indy_smtp::{RcptAction, Reply, SmtpServer};
+use parking_lot::Mutex;
+
+/// A shared list that event closures append to.
+type Log<T> = Arc<Mutex<Vec<T>>>;
+
+fn log<T>() -> Log<T> {
+    Arc::default()
+}
+
+fn server_with(configure: impl FnOnce(&mut SmtpServer)) -> TestServer {
+    start(|s| {
+        s.limits.max_bad_commands = 1000;
+        configure(s);
+    })
+}
+
+// Issue 2 item 6 and Indy 9 fix 10: a panic in an event is answered 451 4.3.0, reported to
+// on_exception, ends the transaction, and touches no other session.
+#[test]
+fn panicking_rcpt_handler() {
+    let errors: Log<String> = log();
+    let e2 = Arc::clone(&errors);
+    let ts = server_with(move |s| {
+        s.on_command_rcpt = Some(Box::new(|_, rcpt| {
+            assert!(!rcpt.address.starts_with("boom"), "boom recipient");
+            RcptAction::Accept
+        }));
+        s.on_exception = Some(Box::new(move |_, text| e2.lock().push(text.to_string())));
+    });
+    let mut other = ts.client();
+    other.expect("EHLO other.example", 250);
+    other.expect("MAIL FROM:<o@example.org>", 250);
+    other.expect("RCPT TO:<p@example.net>", 250);
+
+    let mut c = ts.client();
+    c.expect("EHLO client.example", 250);
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    expect_raw(
+        &mut c,
+        "RCPT TO:<boom@example.net>",
+        "451 4.3.0 Local error in processing\r\n",
+    );
+    expect_raw(&mut c, "NOOP", "250 2.0.0 Ok\r\n");
+    assert_eq!(
+        &raw_cmd(&mut c, "RCPT TO:<b@example.net>")[..4],
+        "503 ",
+        "transaction not reset"
+    );
+    assert_eq!(
+        c.send_mail("a@example.org", &["b@example.net"], b"\r\nafter\r\n")
+            .0,
+        250
+    );
+
+    other.expect("DATA", 354);
+    other.send(b"\r\nother\r\n.\r\n");
+    assert_eq!(other.read_reply().0, 250);
+    let mut fresh = ts.client();
+    assert_eq!(fresh.greeting.0, 220);
+    assert_eq!(
+        fresh
+            .send_mail("f@example.org", &["g@example.net"], b"\r\nnew\r\n")
+            .0,
+        250
+    );
+
+    let errors = errors.lock().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0], "handler panicked: boom recipient", "{errors:?}");
+    let from: Vec<String> = ts.messages().into_iter().map(|m| m.from).collect();
+    assert_eq!(from, ["a@example.org", "o@example.org", "f@example.org"]);
+}
+
+// Indy 9 fix 10 for errors: a command handler whose own I/O fails (`?` on a file) gets the
+// client a 451 4.3.0 (RFC 5321 §4.2.2), is reported to on_exception, and keeps the session and
+// its transaction; Indy 9 dropped the client without a reply. An error kind that also names a
+// connection failure (a timeout of the handler's own) is the handler's too.
+#[test]
+fn command_handler_error_of_its_own_is_answered_451() {
+    let errors: Log<String> = log();
+    let e2 = Arc::clone(&errors);
+    let ts = server_with(move |s| {
+        s.command_handlers.add("XFILE", |ctx, _| {
+            std::fs::read("/nonexistent/indy-smtp/help.txt")?;
+            ctx.reply(Reply::new(250, "read"))
+        });
+        s.command_handlers.add("XSLOW", |_, _| {
+            Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into())
+        });
+        s.on_exception = Some(Box::new(move |_, text| e2.lock().push(text.to_string())));
+    });
+    let mut c = ts.client();
+    c.expect("EHLO client.example", 250);
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    expect_raw(&mut c, "XFILE", "451 4.3.0 Local error in processing\r\n");
+    expect_raw(&mut c, "XSLOW", "451 4.3.0 Local error in processing\r\n");
+    c.expect("RCPT TO:<b@example.net>", 250);
+    c.expect("DATA", 354);
+    c.send(b"\r\nkept\r\n.\r\n");
+    assert_eq!(c.read_reply().0, 250);
+    let errors = errors.lock().clone();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("handler for XFILE failed: "),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("handler for XSLOW failed: "),
+        "{errors:?}"
+    );
+    let msgs = ts.messages();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].data, b"\r\nkept\r\n");
+}
+
+// `?` on an I/O error inside a receive event gives the client the temporary failure of RFC 5321
+// §4.2.3 (451 4.3.0; 452 4.3.1 for a full disk), so it keeps the message and retries.
+#[test]
+fn receive_event_io_error_with_question_mark_is_a_temporary_failure() {
+    let ts = server_with(|s| {
+        let store = s.on_receive_raw.take().unwrap();
+        s.on_receive_raw = Some(Box::new(move |thread, stream| {
+            if thread.rcpt_addresses() == ["file@example.net"] {
+                std::fs::File::open("/nonexistent/indy-smtp/spool")?;
+            }
+            store(thread, stream)
+        }));
+    });
+    let mut c = ts.client();
+    let (code, text) = c.send_mail("a@example.org", &["file@example.net"], b"\r\nx\r\n");
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            451,
+            "4.3.0 Requested action aborted: local error in processing"
+        )
+    );
+    assert_eq!(
+        c.send_mail("a@example.org", &["b@example.net"], b"\r\ny\r\n")
+            .0,
+        250
+    );
+    assert_eq!(ts.messages().len(), 1);
+}
+
+// The same for a panic inside on_receive_raw with a Memory stream: the data was read in full,
+// so the session stays in step and goes on.
+#[test]
+fn panicking_receive_handler() {
+    let errors = Arc::new(AtomicUsize::new(0));
+    let e2 = Arc::clone(&errors);
+    let ts = server_with(move |s| {
+        let store = s.on_receive_raw.take().unwrap();
+        s.on_receive_raw = Some(Box::new(move |thread, stream| {
+            if thread.rcpt_addresses() == ["panic@example.net"] {
+                panic!("receive handler failed");
+            }
+            store(thread, stream)
+        }));
+        s.on_exception = Some(Box::new(move |_, _| {
+            e2.fetch_add(1, Ordering::SeqCst);
+        }));
+    });
+    let mut c = ts.client();
+    let (code, text) = c.send_mail("a@example.org", &["panic@example.net"], b"\r\nx\r\n");
+    assert_eq!(
+        (code, text.as_str()),
+        (451, "4.3.0 Local error in processing")
+    );
+    expect_raw(&mut c, "NOOP", "250 2.0.0 Ok\r\n");
+    expect_prefix(&mut c, "RCPT TO:<b@example.net>", "503 ");
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    c.expect("RCPT TO:<b@example.net>", 250);
+    c.expect("DATA", 354);
+    c.send(b"\r\nsecond\r\n.\r\n");
+    assert_eq!(c.read_reply().0, 250);
+    assert_eq!(errors.load(Ordering::SeqCst), 1);
+    let msgs = ts.messages();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].data, b"\r\nsecond\r\n");
+}

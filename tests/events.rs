@@ -9,23 +9,11 @@ use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{expect_prefix, expect_raw, raw_cmd, read_raw_reply, start, wait_until, TestServer};
-use indy_smtp::{CommandHandler, MailAction, RcptAction, Reply, SmtpServer};
-use parking_lot::Mutex;
-
-/// A shared list that event closures append to.
-type Log<T> = Arc<Mutex<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Arc::default()
-}
-
-fn server_with(configure: impl FnOnce(&mut SmtpServer)) -> TestServer {
-    start(|s| {
-        s.limits.max_bad_commands = 1000;
-        configure(s);
-    })
-}
+use common::{
+    expect_prefix, expect_raw, log, raw_cmd, read_raw_reply, server_with, wait_until, Log,
+    TestServer,
+};
+use indy_smtp::{CommandHandler, MailAction, RcptAction, Reply};
 
 // Indy 9 fix 4: an accepted sender is stored in `thread.from` (Indy 9 lost it when
 // OnCommandMAIL accepted); Reject is 550 5.7.1 (fix 5); a custom reply goes out as it is and

@@ -7,23 +7,8 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{expect_prefix, expect_raw, raw_cmd, start, TestServer};
-use indy_smtp::{RcptAction, Reply, SmtpServer};
-use parking_lot::Mutex;
-
-/// A shared list that event closures append to.
-type Log<T> = Arc<Mutex<Vec<T>>>;
-
-fn log<T>() -> Log<T> {
-    Arc::default()
-}
-
-fn server_with(configure: impl FnOnce(&mut SmtpServer)) -> TestServer {
-    start(|s| {
-        s.limits.max_bad_commands = 1000;
-        configure(s);
-    })
-}
+use common::{expect_prefix, expect_raw, log, raw_cmd, server_with, Log};
+use indy_smtp::{RcptAction, Reply};
 
 // Issue 2 item 6 and Indy 9 fix 10: a panic in an event is answered 451 4.3.0, reported to
 // on_exception, ends the transaction, and touches no other session.

@@ -245,8 +245,8 @@ fn data_timeout_mid_data_closes_and_delivers_nothing() {
 
 // ---- Minimum data rate (Postfix smtpd_min_data_rate) ----
 
-#[test]
-fn trickling_data_is_cut_off() {
+/// A server with a 1 s data timeout and a 1000 B/s minimum rate, and a client after DATA's 354.
+fn in_data_at_min_rate() -> (TestServer, Client) {
     let s = start(|srv| {
         srv.limits.data_timeout = Duration::from_secs(1);
         srv.limits.min_data_rate = 1000;
@@ -256,15 +256,29 @@ fn trickling_data_is_cut_off() {
     c.expect("MAIL FROM:<a@b>", 250);
     c.expect("RCPT TO:<c@d>", 250);
     c.expect("DATA", 354);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut body = vec![b'x'; 200];
-    body.extend_from_slice(b"\r\n.\r\n");
-    let t = trickle(&c, body, Duration::from_millis(100), Arc::clone(&stop));
+    (s, c)
+}
+
+/// The trickle's 421 4.4.2 (RFC 5321 §4.5.3.2) and how many bytes it sent before it.
+fn cut_off(c: &mut Client, stop: &AtomicBool, trickle: std::thread::JoinHandle<usize>) -> usize {
     let (code, text) = c.read_reply();
     stop.store(true, Ordering::SeqCst);
     assert_eq!(code, 421, "{text}");
     assert!(text.starts_with("4.4.2"), "{text}");
-    assert!(t.join().unwrap() < 200, "cut off well before the end");
+    trickle.join().unwrap()
+}
+
+#[test]
+fn trickling_data_is_cut_off() {
+    let (s, mut c) = in_data_at_min_rate();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut body = vec![b'x'; 200];
+    body.extend_from_slice(b"\r\n.\r\n");
+    let t = trickle(&c, body, Duration::from_millis(100), Arc::clone(&stop));
+    assert!(
+        cut_off(&mut c, &stop, t) < 200,
+        "cut off well before the end"
+    );
     assert!(s.messages().is_empty());
 }
 
@@ -273,15 +287,7 @@ fn trickling_data_is_cut_off() {
 /// 300 ms is cut off within about a second, not after the 100 s the old average allowed.
 #[test]
 fn a_fast_start_does_not_buy_a_long_trickle() {
-    let s = start(|srv| {
-        srv.limits.data_timeout = Duration::from_secs(1);
-        srv.limits.min_data_rate = 1000;
-    });
-    let mut c = s.client();
-    ehlo(&mut c);
-    c.expect("MAIL FROM:<a@b>", 250);
-    c.expect("RCPT TO:<c@d>", 250);
-    c.expect("DATA", 354);
+    let (s, mut c) = in_data_at_min_rate();
     let mut fast = b"Subject: fast\r\n\r\n".to_vec();
     fast.extend(
         std::iter::repeat_n(b"0123456789abcdef0123456789abcdef\r\n".as_slice(), 3000).flatten(),
@@ -294,14 +300,8 @@ fn a_fast_start_does_not_buy_a_long_trickle() {
         Duration::from_millis(300),
         Arc::clone(&stop),
     );
-    let (code, text) = c.read_reply();
-    stop.store(true, Ordering::SeqCst);
-    assert_eq!(code, 421, "{text}");
-    assert!(text.starts_with("4.4.2"), "{text}");
-    assert!(
-        t.join().unwrap() < 20,
-        "cut off within a few trickled bytes"
-    );
+    let sent = cut_off(&mut c, &stop, t);
+    assert!(sent < 20, "cut off within a few trickled bytes");
     assert!(s.messages().is_empty());
 }
 
@@ -323,10 +323,10 @@ fn trickling_bdat_chunk_is_cut_off() {
         Duration::from_millis(100),
         Arc::clone(&stop),
     );
-    let (code, text) = c.read_reply();
-    stop.store(true, Ordering::SeqCst);
-    assert_eq!(code, 421, "{text}");
-    assert!(t.join().unwrap() < 200, "cut off well before the end");
+    assert!(
+        cut_off(&mut c, &stop, t) < 200,
+        "cut off well before the end"
+    );
     assert!(s.messages().is_empty());
 }
 

@@ -302,3 +302,18 @@ pub fn read_reply_from(r: &mut impl BufRead) -> (u16, String) {
         assert_eq!(sep, b'-', "bad reply separator in {line:?}");
     }
 }
+
+/// A shared list that event closures append to.
+pub type Log<T> = Arc<Mutex<Vec<T>>>;
+
+pub fn log<T>() -> Log<T> {
+    Arc::default()
+}
+
+/// [`start`] with room for many bad commands, for tests that send them on purpose.
+pub fn server_with(configure: impl FnOnce(&mut SmtpServer)) -> TestServer {
+    start(|s| {
+        s.limits.max_bad_commands = 1000;
+        configure(s);
+    })
+}

@@ -97,8 +97,10 @@ pub fn is_verb(verb: &str) -> bool {
 }
 
 /// A verb's handler: it gets the session [`Context`] (state, replies, reading lines) and the
-/// command, writes its replies through the context and returns `Err` only for a broken
-/// connection. Closures run on many connection threads at once.
+/// command, and writes its replies through the context. An `Err` from the context's own calls
+/// (the connection broke or timed out) ends the session; any other `Err` (`?` on a file) is
+/// reported to `on_exception` and answered `451 4.3.0` unless the handler had already sent
+/// its final reply. Closures run on many connection threads at once.
 pub type CommandHandler = Arc<dyn Fn(&mut Context<'_>, &Command) -> Result<()> + Send + Sync>;
 
 /// The verb → handler table (Indy's `CommandHandlers`): the SMTP verbs by default; add,

@@ -66,8 +66,9 @@ pub type ConnectHandler = Box<dyn Fn(&mut SmtpServerThread) -> Result<(), Reply>
 
 /// `on_before_command_handler` (Indy's `OnBeforeCommandHandler`): a command line was read and
 /// its handler is about to run; the line as received, without its line end (unknown and
-/// malformed commands too, not lines read by a handler such as AUTH's responses). For logging
-/// and auditing every command in one place.
+/// malformed commands too, not lines read by a handler such as AUTH's responses), except
+/// that an AUTH initial response (credentials) is replaced by `*`. For logging and auditing
+/// every command in one place.
 pub type BeforeCommandHandler = Box<dyn Fn(&SmtpServerThread, &str) + Send + Sync>;
 
 /// `on_after_command_handler` (Indy's `OnAfterCommandHandler`): the handler of the command line

@@ -393,8 +393,10 @@ impl ServerHandle {
     /// Stops gracefully (Indy's `Active := False`, done right): stops accepting, answers idle
     /// sessions `421 4.3.2` and closes them, lets transactions in flight finish for up to
     /// `stop_timeout`, then closes the rest, and joins every thread. A session outside a
-    /// mail transaction counts as idle even in the middle of a command (an AUTH exchange);
-    /// one whose client does not read its replies is closed without its 421.
+    /// mail transaction counts as idle even in the middle of a command: an AUTH exchange
+    /// waiting for its client is ended at once, a slow command (a MAIL check) still sends its
+    /// reply, then the 421. A session blocked writing to a client that does not read its
+    /// replies ends at its write timeout (`command_timeout`) or at `stop_timeout`.
     ///
     /// `stop_timeout` bounds how long clients are waited for, not how long `stop` takes: a
     /// handler still running at the deadline has its client's connection closed, and `stop`
@@ -424,17 +426,11 @@ impl ServerHandle {
         }
         let idle = |slot: &SessionSlot| slot.idle.load(Ordering::SeqCst);
         self.interrupt_sessions(idle, Shutdown::Read);
-        let started = Instant::now();
-        let deadline = crate::config::deadline(started, self.shared.config.stop_timeout);
+        let deadline = crate::config::deadline(Instant::now(), self.shared.config.stop_timeout);
         while rt.active() > 0 && Instant::now() < deadline {
-            // An idle session still there after a second is not reading: it is blocked
-            // writing to a client that does not read, which only closing both sides wakes.
-            let how = if started.elapsed() < Duration::from_secs(1) {
-                Shutdown::Read
-            } else {
-                Shutdown::Both
-            };
-            self.interrupt_sessions(idle, how);
+            // Only the read side: a command still running (a slow MAIL check) gets its reply
+            // out, then the session meets the end of input and says 421.
+            self.interrupt_sessions(idle, Shutdown::Read);
             thread::sleep(Duration::from_millis(10));
         }
         if rt.active() > 0 {

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::reply::{fill_template, Reply};
 use crate::server::Shared;
 use crate::thread::{Context, Pending, SmtpServerThread};
+use crate::verbs::data::local_error;
 
 /// How the loop goes on after a line.
 enum Flow {
@@ -361,7 +362,7 @@ fn handle_line(
         }
         LineStatus::Line { .. } => {
             if let Some(before) = &config.on_before_command_handler {
-                let text = String::from_utf8_lossy(line);
+                let text = without_credentials(line);
                 guarded(thread, "on_before_command_handler", || {
                     before(thread, &text)
                 });
@@ -372,6 +373,19 @@ fn handle_line(
             }
             outcome
         }
+    }
+}
+
+/// A command line for `on_before_command_handler`: an AUTH initial response (RFC 4954 §4,
+/// base64 credentials for PLAIN) is replaced by `*`, so logging every line logs no password.
+fn without_credentials(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(verb), Some(mechanism), Some(_)) if verb.eq_ignore_ascii_case("AUTH") => {
+            format!("{verb} {mechanism} *")
+        }
+        _ => text.into_owned(),
     }
 }
 
@@ -455,10 +469,16 @@ fn run_handler(
 ) -> Result<(Flow, Option<Pending>)> {
     let config = &shared.config;
     let replies_before = conn.replies;
+    // A connection error a previous handler caught and survived is not this one's.
+    conn.failed = false;
     let mut ctx = Context::new(thread, shared, conn);
     ctx.may_defer = may_defer;
     let outcome = catch_unwind(AssertUnwindSafe(|| handler(&mut ctx)));
     let (close, pending) = (ctx.close, ctx.pending);
+    let flow = if close { Flow::Close } else { Flow::Continue };
+    // A final reply (not a 334 or 354) went out: the client has its answer, and a second
+    // one would be read as the answer to its next command.
+    let answered = conn.replies > replies_before && !(300..400).contains(&conn.last_code);
     match outcome {
         Ok(Ok(())) => {
             if conn.replies == replies_before {
@@ -469,7 +489,6 @@ fn run_handler(
                 );
                 conn.reply(&local_error(config))?;
             }
-            let flow = if close { Flow::Close } else { Flow::Continue };
             Ok((flow, pending))
         }
         // RFC 5321 §4.5.3.1.4: a too-long line is a 500 5.5.6, not the end of the session.
@@ -477,7 +496,6 @@ fn run_handler(
             let reply =
                 Reply::new(500, config.messages.line_too_long.clone()).with_enhanced("5.5.6");
             conn.reply(&reply)?;
-            let flow = if close { Flow::Close } else { Flow::Continue };
             Ok((flow, pending))
         }
         Ok(Err(e)) if conn.failed => Err(e),
@@ -489,8 +507,9 @@ fn run_handler(
                 send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
                 return Ok((Flow::Close, None));
             }
-            conn.reply(&local_error(config))?;
-            let flow = if close { Flow::Close } else { Flow::Continue };
+            if !answered {
+                conn.reply(&local_error(config))?;
+            }
             Ok((flow, pending))
         }
         Err(panic) => {
@@ -502,14 +521,12 @@ fn run_handler(
             }
             // Unlike a returned error, a panic may have left the transaction half-changed.
             thread.reset_transaction();
-            conn.reply(&local_error(config))?;
+            if !answered {
+                conn.reply(&local_error(config))?;
+            }
             Ok((Flow::Continue, None))
         }
     }
-}
-
-fn local_error(config: &crate::server::SmtpServer) -> Reply {
-    Reply::new(451, config.messages.local_error.clone()).with_enhanced("4.3.0")
 }
 
 fn no_command_handler(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
@@ -578,6 +595,12 @@ mod tests {
     #[test]
     fn error_codes_counted() {
         assert!(is_error_reply(500) && is_error_reply(504) && is_error_reply(555));
+        assert_eq!(without_credentials(b"AUTH PLAIN AGEAYg=="), "AUTH PLAIN *");
+        assert_eq!(without_credentials(b"auth login"), "auth login");
+        assert_eq!(
+            without_credentials(b"MAIL FROM:<a@b> X=1"),
+            "MAIL FROM:<a@b> X=1"
+        );
         assert!(!is_error_reply(503) && !is_error_reply(550) && !is_error_reply(250));
         assert!(!is_error_reply(452));
     }

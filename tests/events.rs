@@ -271,6 +271,8 @@ fn before_and_after_command_events_see_every_command_line() {
     c.expect("EHLO client.example", 250);
     c.expect("XYZZY now", 500);
     c.expect("", 500);
+    // An initial response is a password (PLAIN): the event sees `*` instead.
+    let _ = raw_cmd(&mut c, "AUTH PLAIN AGFsaWNlAHNlY3JldA==");
     assert_eq!(
         c.send_mail("a@example.org", &["b@example.net"], b"\r\nNOOP\r\n")
             .0,
@@ -281,6 +283,7 @@ fn before_and_after_command_events_see_every_command_line() {
         "EHLO client.example",
         "XYZZY now",
         "",
+        "AUTH PLAIN *",
         "EHLO client.example",
         "MAIL FROM:<a@example.org>",
         "RCPT TO:<b@example.net>",

@@ -109,6 +109,44 @@ fn command_handler_error_of_its_own_is_answered_451() {
     assert_eq!(msgs[0].data, b"\r\nkept\r\n");
 }
 
+// A handler that has already answered and then fails (a wrapper around the built-in NOOP whose
+// own audit step fails, a verb that panics after its reply) is reported, but the client gets
+// no second reply: it would be read as the answer to its next command.
+#[test]
+fn a_handler_failing_after_its_reply_sends_no_second_one() {
+    let errors: Log<String> = log();
+    let e2 = Arc::clone(&errors);
+    let ts = server_with(move |s| {
+        let noop = indy_smtp::CommandHandlers::builtin("NOOP").unwrap();
+        s.command_handlers.add("NOOP", move |ctx, cmd| {
+            noop(ctx, cmd)?;
+            std::fs::read("/nonexistent/indy-smtp/audit.log")?;
+            Ok(())
+        });
+        s.command_handlers.add("XLATE", |ctx, _| {
+            ctx.reply(Reply::new(250, "done"))?;
+            panic!("after the reply");
+        });
+        s.on_exception = Some(Box::new(move |_, text| e2.lock().push(text.to_string())));
+    });
+    let mut c = ts.client();
+    c.expect("EHLO client.example", 250);
+    expect_raw(&mut c, "NOOP", "250 2.0.0 Ok\r\n");
+    expect_raw(&mut c, "XLATE", "250 2.0.0 done\r\n");
+    expect_raw(
+        &mut c,
+        "QUIT",
+        "221 2.0.0 test.example closing connection\r\n",
+    );
+    let errors = errors.lock().clone();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("handler for NOOP failed: "),
+        "{errors:?}"
+    );
+    assert_eq!(errors[1], "handler panicked: after the reply");
+}
+
 // `?` on an I/O error inside a receive event gives the client the temporary failure of RFC 5321
 // §4.2.3 (451 4.3.0; 452 4.3.1 for a full disk), so it keeps the message and retries.
 #[test]

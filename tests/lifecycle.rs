@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -360,33 +360,38 @@ fn stop_closes_a_stuck_transaction_after_stop_timeout() {
 }
 
 /// Outside a transaction nothing is in flight, so stop does not wait `stop_timeout` for a
-/// client halfway through an AUTH exchange, nor for one that stopped reading its replies:
-/// the first gets its 421 at once (the client's 10 s read timeout is far below the minute
-/// of `stop_timeout`), the second is closed.
+/// client halfway through an AUTH exchange: it gets its 421 at once (the client's 10 s read
+/// timeout is far below the minute of `stop_timeout` and `command_timeout`). A slow command
+/// outside a transaction (a MAIL check taking a while) still sends its reply before the 421.
 #[test]
-fn stop_does_not_wait_for_an_auth_exchange_or_a_client_that_does_not_read() {
+fn stop_ends_an_auth_exchange_at_once_and_lets_a_slow_command_answer() {
+    let checking = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Arc::clone(&checking);
     let TestServer { handle, addr, .. } = start(|s| {
         s.stop_timeout = Duration::from_secs(60);
         s.limits.command_timeout = Duration::from_secs(60);
         s.check_user = Some(Box::new(|_, _, _| false));
+        s.on_command_mail = Some(Box::new(move |_, _| {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(1500));
+            indy_smtp::MailAction::Accept
+        }));
     });
     let mut auth = Client::connect(addr);
     auth.expect("EHLO auth.example", 250);
     auth.expect("AUTH LOGIN", 334);
-    let mut deaf = Client::connect(addr);
-    deaf.expect("EHLO deaf.example", 250);
-    deaf.writer
-        .set_write_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    // NOOP replies the client never reads, until the server's writes block.
-    let noops = b"NOOP\r\n".repeat(10_000);
-    for _ in 0..200 {
-        if deaf.writer.write_all(&noops).is_err() {
-            break;
-        }
-    }
+    let mut slow = Client::connect(addr);
+    slow.expect("EHLO slow.example", 250);
+    slow.send(b"MAIL FROM:<a@example.org>\r\n");
+    let under_way = || checking.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        common::wait_until(under_way),
+        "the MAIL check did not start"
+    );
     let done = stop_in_thread(handle, false);
     expect_shutting_down(&mut auth);
+    assert_eq!(slow.read_reply().0, 250, "the slow MAIL lost its reply");
+    expect_shutting_down(&mut slow);
     done.recv_timeout(Duration::from_secs(20))
         .expect("stop() returned well before stop_timeout");
 }

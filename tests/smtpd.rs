@@ -207,8 +207,8 @@ fn raw_bytes_stored_exactly_in_each_mode() {
 }
 
 /// RFC 3030 CHUNKING: a message sent in BDAT chunks is stored byte-exact in each mode, a
-/// chunk's `CRLF.CRLF` being plain data. In raw mode (`Direct`) the chunks wait in a
-/// temporary file, not in memory.
+/// chunk's `CRLF.CRLF` being plain data. (That raw mode's `Direct` collects the chunks in a
+/// temporary file, not in memory, is checked in tests/chunking.rs.)
 #[test]
 fn bdat_message_stored_exactly_in_each_mode() {
     let chunks: [&[u8]; 3] = [

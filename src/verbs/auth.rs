@@ -89,11 +89,11 @@ pub(crate) fn auth(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
     }
     if let Some(handler) = &server.on_command_auth {
         let replies_before = ctx.conn.replies;
-        handler(ctx, command)?;
+        let result = handler(ctx, command);
         if ctx.conn.replies > replies_before && ctx.conn.last_code == 535 {
-            return count_failure(ctx);
+            count_failure(ctx)?;
         }
-        return Ok(());
+        return result;
     }
     let (name, initial) = match command.params.as_slice() {
         [name] => (name, None),

@@ -219,7 +219,8 @@ fn refusal(server: &SmtpServer, status: DataStatus) -> Reply {
     }
 }
 
-fn local_error(server: &SmtpServer) -> Reply {
+/// `451 4.3.0` with `messages.local_error` (RFC 5321 §4.2.2: local error in processing).
+pub(crate) fn local_error(server: &SmtpServer) -> Reply {
     Reply::new(451, server.messages.local_error.clone()).with_enhanced("4.3.0")
 }
 

@@ -125,6 +125,16 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes from now on wait at most `wait` (the socket's timeout; best effort).
+    pub(crate) fn limit_write_wait(&mut self, wait: Duration) {
+        let wait = Some(wait.max(Duration::from_millis(1)));
+        if let Some(tcp) = self.stream.tcp() {
+            if tcp.set_write_timeout(wait).is_ok() {
+                self.write_timeout = wait;
+            }
+        }
+    }
+
     /// Bytes received and not yet consumed.
     pub(crate) fn buffered(&self) -> &[u8] {
         &self.rbuf[self.rpos..self.rlen]
@@ -144,16 +154,6 @@ impl Connection {
     fn fill_by(&mut self, deadline: Option<Instant>) -> Result<()> {
         let result = self.try_fill_by(deadline);
         self.noted(result)
-    }
-
-    /// Writes from now on wait at most `wait` (the socket's timeout; best effort).
-    pub(crate) fn limit_write_wait(&mut self, wait: Duration) {
-        let wait = Some(wait.max(Duration::from_millis(1)));
-        if let Some(tcp) = self.stream.tcp() {
-            if tcp.set_write_timeout(wait).is_ok() {
-                self.write_timeout = wait;
-            }
-        }
     }
 
     /// Marks the connection failed when `result` is an error.

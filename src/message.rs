@@ -552,7 +552,7 @@ fn fill_parsed(
     msg.message_id = text_header(&headers, "Message-ID", &decoding).map(|id| id.trim().to_string());
     let ctype = content_type_of(&headers, false, &decoding);
     msg.charset = ctype.params.get("charset").cloned();
-    msg.content_type = Some(ctype.mimetype);
+    msg.content_type = Some(ctype.mimetype.clone());
     if no_decode {
         // Indy's NoDecode: the body is kept as received, with no MIME processing.
         msg.text_bodies.push(TextPart {
@@ -564,7 +564,7 @@ fn fill_parsed(
     }
     walk_mime(
         raw,
-        (headers, ix_body),
+        (headers, ix_body, ctype),
         &decoding,
         &mut msg.text_bodies,
         &mut msg.attachments,

@@ -216,6 +216,11 @@ pub(crate) fn local_failure(error: &io::Error) -> Reply {
     if storage_full(error) {
         return Reply::new(452, "Insufficient system storage").with_enhanced("4.3.1");
     }
+    processing_failure()
+}
+
+/// `451 4.3.0`, "local error in processing" (RFC 5321 §4.2.3), whatever the error was.
+pub(crate) fn processing_failure() -> Reply {
     Reply::new(451, "Requested action aborted: local error in processing").with_enhanced("4.3.0")
 }
 

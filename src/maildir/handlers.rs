@@ -223,7 +223,7 @@ fn stored(
 pub(super) fn failure_reply(error: &io::Error, read_failed: bool) -> Reply {
     if read_failed {
         // The client's side failed, not the storage: never "storage full".
-        return crate::reply::local_failure(&io::Error::other("read failed"));
+        return crate::reply::processing_failure();
     }
     crate::reply::local_failure(error)
 }

@@ -35,13 +35,16 @@ impl Decoding {
     /// Whether `raw` (a header value as `mailparse` will tokenize it) may be decoded; its cost
     /// is then taken from the budget.
     pub(super) fn allows(&self, raw: &[u8]) -> bool {
+        if !self.on {
+            return false;
+        }
         let cost = decode_cost(raw);
         let left = self.budget.get();
-        let fits = self.on && cost <= left;
-        if fits {
-            self.budget.set(left - cost);
+        if cost > left {
+            return false;
         }
-        fits
+        self.budget.set(left - cost);
+        true
     }
 }
 

@@ -19,11 +19,11 @@ struct Pending<'a> {
 
 /// Walks the MIME tree depth-first with an explicit stack (no recursion, so stack use does
 /// not grow with nesting), sorting the leaves into text parts and attachments. `root` is the
-/// top-level header block of `raw` and where its body starts, as the caller already parsed
-/// them for the message's fields.
+/// top-level header block of `raw`, where its body starts and its content type, as the
+/// caller already parsed them for the message's fields.
 pub(super) fn walk_mime<'a>(
     raw: &'a [u8],
-    root: (Vec<MailHeader<'a>>, usize),
+    root: (Vec<MailHeader<'a>>, usize, ParsedContentType),
     decoding: &Decoding,
     texts: &mut Vec<TextPart>,
     attachments: &mut Vec<Attachment>,
@@ -36,12 +36,16 @@ pub(super) fn walk_mime<'a>(
     }];
     let mut parts = 0usize;
     while let Some(entity) = pending.pop() {
-        let (headers, ix_body) = match root.take() {
+        let (headers, ix_body, ctype) = match root.take() {
             Some(parsed) => parsed,
-            None => parse_headers(entity.bytes).map_err(MessageError::malformed)?,
+            None => {
+                let (headers, ix_body) =
+                    parse_headers(entity.bytes).map_err(MessageError::malformed)?;
+                let ctype = content_type_of(&headers, entity.in_digest, decoding);
+                (headers, ix_body, ctype)
+            }
         };
         let body = entity.bytes.get(ix_body..).unwrap_or_default();
-        let ctype = content_type_of(&headers, entity.in_digest, decoding);
         if ctype.mimetype.starts_with("multipart/") {
             if let Some(boundary) = ctype.params.get("boundary") {
                 if entity.depth < MAX_MIME_DEPTH {

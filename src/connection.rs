@@ -294,9 +294,15 @@ impl Connection {
 
     /// Whether the session may wait for its next input parked: nothing is buffered here or
     /// inside a TLS layer (plain TCP only: rustls may hold received records the socket no
-    /// longer shows), and no over-long line is being skipped.
+    /// longer shows). The beginning of a line, or the rest of an over-long one being skipped,
+    /// may be pending: `take_line` goes on with it.
     pub(crate) fn can_park(&self) -> bool {
-        matches!(self.stream, Stream::Plain(_)) && self.rpos == self.rlen && !self.discarding
+        self.is_plain() && self.rpos == self.rlen
+    }
+
+    /// Plain TCP, not TLS.
+    pub(crate) fn is_plain(&self) -> bool {
+        matches!(self.stream, Stream::Plain(_))
     }
 
     /// The plain socket, for parking.
@@ -352,69 +358,79 @@ impl Connection {
         started: Instant,
     ) -> Result<LineStatus> {
         out.clear();
+        self.finish_line(max, out, started)
+    }
+
+    /// Reads the rest of a line whose beginning `take_line` left in `out`, waiting for it.
+    pub(crate) fn finish_line(
+        &mut self,
+        max: usize,
+        out: &mut Vec<u8>,
+        started: Instant,
+    ) -> Result<LineStatus> {
         // The timeout bounds the whole line, not each read: a client trickling a byte at a time
         // must not hold the session forever (RFC 5321 §4.5.3.2.7 is a per-command timeout).
         let deadline = self.read_timeout.map(|t| deadline_after(started, t));
-        if self.discarding {
-            self.skip_past_newline(deadline)?;
-        }
-        let max_content = max.saturating_sub(2);
         loop {
-            self.fill_by(deadline)?;
-            let avail = &self.rbuf[self.rpos..self.rlen];
-            match memchr(b'\n', avail) {
-                Some(i) => {
-                    let mut end = i;
-                    let bare_lf = if i > 0 {
-                        avail[i - 1] != b'\r'
-                    } else {
-                        out.last() != Some(&b'\r')
-                    };
-                    if !bare_lf && i > 0 {
-                        end -= 1;
-                    }
-                    // A CR left at the end of `out` by the previous read belongs to the CRLF.
-                    let content_len = out.len() + end - usize::from(!bare_lf && i == 0);
-                    let too_long = content_len > max_content + usize::from(bare_lf);
-                    if !too_long {
-                        out.extend_from_slice(&avail[..end]);
-                    }
-                    self.rpos += i + 1;
-                    if too_long {
-                        out.clear();
-                        return Ok(LineStatus::TooLong);
-                    }
-                    if !bare_lf && i == 0 {
-                        out.pop();
-                    }
-                    return Ok(LineStatus::Line { bare_lf });
-                }
-                None => {
-                    if out.len() + avail.len() > max_content + 1 {
-                        self.rpos = self.rlen;
-                        self.discarding = true;
-                        out.clear();
-                        return Ok(LineStatus::TooLong);
-                    }
-                    out.extend_from_slice(avail);
-                    self.rpos = self.rlen;
-                }
+            if let Some(status) = self.take_line(max, out) {
+                return Ok(status);
             }
+            self.fill_by(deadline)?;
         }
     }
 
-    /// Skips the rest of an over-long line, within the line's `deadline`.
-    fn skip_past_newline(&mut self, deadline: Option<Instant>) -> Result<()> {
-        loop {
-            self.fill_by(deadline)?;
+    /// Moves the buffered input into `out` up to the end of a line, without reading: `None`
+    /// when the buffer ran out first, with the line's beginning in `out` (a parked session
+    /// keeps it there, so a client sending a command in pieces holds no thread). At most
+    /// `max` octets including the line end are kept (RFC 5321 §4.5.3.1.4): a longer line is
+    /// reported as soon as the limit is passed, and its remainder is skipped unstored.
+    pub(crate) fn take_line(&mut self, max: usize, out: &mut Vec<u8>) -> Option<LineStatus> {
+        if self.discarding {
             let avail = &self.rbuf[self.rpos..self.rlen];
-            if let Some(i) = memchr(b'\n', avail) {
-                self.rpos += i + 1;
-                self.discarding = false;
-                return Ok(());
-            }
-            self.rpos = self.rlen;
+            let Some(i) = memchr(b'\n', avail) else {
+                self.rpos = self.rlen;
+                return None;
+            };
+            self.rpos += i + 1;
+            self.discarding = false;
         }
+        let max_content = max.saturating_sub(2);
+        let avail = &self.rbuf[self.rpos..self.rlen];
+        let Some(i) = memchr(b'\n', avail) else {
+            if out.len() + avail.len() > max_content + 1 {
+                self.rpos = self.rlen;
+                self.discarding = true;
+                out.clear();
+                return Some(LineStatus::TooLong);
+            }
+            out.extend_from_slice(avail);
+            self.rpos = self.rlen;
+            return None;
+        };
+        // A CR at the end of `out` (the previous piece) belongs to the CRLF.
+        let cr_before = if i > 0 {
+            avail[i - 1] == b'\r'
+        } else {
+            out.last() == Some(&b'\r')
+        };
+        let content_len = out.len() + i - usize::from(cr_before);
+        let too_long = content_len > max_content + usize::from(!cr_before);
+        if !too_long {
+            out.extend_from_slice(&avail[..i]);
+            if cr_before {
+                out.pop();
+            }
+        } else {
+            out.clear();
+        }
+        self.rpos += i + 1;
+        Some(if too_long {
+            LineStatus::TooLong
+        } else {
+            LineStatus::Line {
+                bare_lf: !cr_before,
+            }
+        })
     }
 
     /// Queues a reply; it goes out when the input runs dry or on `flush`.

@@ -1,6 +1,8 @@
 //! Parked sessions: an idle client waits in the server's epoll set, not in a blocked thread.
 //!
-//! A session that has answered everything it was sent and has no input left is parked: its
+//! A session that has answered everything it was sent and has no input left is parked (a
+//! command line's beginning may be pending: it stays with the session, and the line's
+//! timeout counts from when its wait began): its
 //! state goes into a table, and its socket is in the epoll set (added once, edge-triggered;
 //! the session reads until the socket is empty before it parks, and a wake-up it was too busy
 //! to take is remembered in the table).

@@ -316,10 +316,23 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
                 crate::buffers::release();
             }
             conn.set_read_timeout(config.limits.command_timeout)?;
-            let status = conn.read_line_since(config.limits.max_line_length, line, waited_since)?;
+            let max = config.limits.max_line_length;
+            let status = if may_park && conn.is_plain() {
+                let Some(status) = conn.take_line(max, line) else {
+                    // Part of a line: the session waits for the rest parked, and the line's
+                    // timeout still counts from when its wait began.
+                    *parked_at = Some(waited_since);
+                    continue;
+                };
+                status
+            } else {
+                conn.finish_line(max, line, waited_since)?
+            };
             // `idle` stays as it was: a command between transactions (an AUTH exchange
             // waiting for its client, a slow EHLO handler) holds nothing a stop must wait for.
-            let (flow, next) = handle_line(shared, conn, thread, status, line)?;
+            let handled = handle_line(shared, conn, thread, status, line);
+            line.clear();
+            let (flow, next) = handled?;
             *pending = next;
             flow
         };

@@ -67,6 +67,51 @@ fn idle_sessions_hold_no_thread_unless_parking_is_off() {
     assert_eq!(threaded.messages().len(), 1);
 }
 
+/// A client halfway through a command line waits parked too (a slowloris client sends its
+/// lines a few bytes at a time): the line's beginning stays with the session. So does the
+/// rest of an over-long line being skipped after its `500 5.5.6` (RFC 5321 §4.5.3.1.4).
+#[test]
+fn sessions_halfway_through_a_command_line_hold_no_thread() {
+    let _serial = SERIAL.lock();
+    const SESSIONS: usize = 150;
+    let server = start(|s| s.limits.max_line_length = 600);
+    let before = threads_of_this_process();
+    let mut clients = Vec::new();
+    for i in 0..SESSIONS {
+        let mut c = Client::connect(server.addr);
+        c.expect("EHLO pieces.example", 250);
+        match i % 3 {
+            0 => c.send(b"NOO"),
+            1 => {
+                c.expect("MAIL FROM:<a@example.org>", 250);
+                c.send(b"RCPT TO:<b@exa");
+            }
+            _ => {
+                c.send(&[b'X'; 700]);
+                assert_eq!(c.read_reply().0, 500);
+                c.send(b"XXX");
+            }
+        }
+        clients.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let gained = threads_of_this_process().saturating_sub(before);
+    assert!(
+        gained < 64,
+        "{gained} threads for {SESSIONS} half-sent lines"
+    );
+    for (i, c) in clients.iter_mut().enumerate() {
+        match i % 3 {
+            0 => c.expect("P", 250),
+            1 => c.expect("mple.org>", 250),
+            _ => {
+                c.send(b"XXX\r\n");
+                c.expect("NOOP", 250)
+            }
+        };
+    }
+}
+
 /// A NOOP handler that blocks the session which said `EHLO slow` until `release` fires.
 fn blocking_noop(
     release: Receiver<()>,

@@ -6,7 +6,8 @@ fn main() -> Result<(), indy_smtp::Error> {
     server.receive_mode = ReceiveMode::MessageParsed;
     // Indy's OnCommandRCPT: Accept, ToForward and CustomError become one return value.
     server.on_command_rcpt = Some(Box::new(|_thread, rcpt| {
-        if rcpt.address.to_ascii_lowercase().ends_with("@example.com") {
+        // RFC 5321 §4.5.1: <Postmaster> must be accepted whatever the domain rules say.
+        if rcpt.address.to_ascii_lowercase().ends_with("@example.com") || rcpt.is_postmaster() {
             RcptAction::Accept
         } else {
             RcptAction::Reply(Reply::new(550, "Relaying denied").with_enhanced("5.7.1"))

@@ -51,7 +51,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NoReceiveHandler(mode) => {
-                write!(f, "receive mode {mode:?} needs its receive event assigned")
+                let event = match mode {
+                    ReceiveMode::Raw => "on_receive_raw",
+                    ReceiveMode::Message => "on_receive_message",
+                    ReceiveMode::MessageParsed => "on_receive_message_parsed",
+                };
+                write!(f, "receive_mode is {mode:?}, which needs {event} set")
             }
             Error::NoCredentialCheck => f.write_str(
                 "auth_mode is on but neither check_user, credentials nor on_command_auth is set",
@@ -75,15 +80,10 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Bind { source, .. } => Some(source),
-            Error::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The message of an underlying error is part of the `Display` text, so `{}` alone tells the
+/// whole story; the error itself is in the variant, for matching. `source()` does not repeat
+/// it: reporters that walk the chain (anyhow, eyre) would print it twice.
+impl std::error::Error for Error {}
 
 impl Error {
     /// The same failure once more, for a reader that reports it on every later call
@@ -125,6 +125,32 @@ impl From<io::Error> for Error {
 impl From<crate::tls::TlsError> for Error {
     fn from(e: crate::tls::TlsError) -> Self {
         Error::Tls(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reporter walking the chain names the cause once.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut next = e.source();
+        while let Some(e) = next {
+            text = format!("{text}: {e}");
+            next = e.source();
+        }
+        text
+    }
+
+    #[test]
+    fn the_cause_is_told_once() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 25));
+        let source = io::Error::new(io::ErrorKind::AddrInUse, "address in use");
+        let text = chain(&Error::Bind { addr, source });
+        assert_eq!(text, "cannot listen on 127.0.0.1:25: address in use");
+        let io = Error::Io(io::Error::other("disk on fire"));
+        assert_eq!(chain(&io), "I/O error: disk on fire");
     }
 }
 

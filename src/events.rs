@@ -2,6 +2,17 @@
 //!
 //! Indy's `var` out-parameters (`Accept`, `ToForward`, `CustomError`) become return values.
 //! Every closure is `Send + Sync + 'static`: it runs on many connection threads at once.
+//!
+//! Assigned inline, `Some(Box::new(|thread, rcpt| ...))`, a closure's parameter types are
+//! inferred. One kept in a `let` first needs them written out, or the compiler reports
+//! "implementation of `Fn` is not general enough":
+//!
+//! ```
+//! use indy_smtp::{address::RcptTo, RcptAction, SmtpServer, SmtpServerThread};
+//! let rcpt = |_: &mut SmtpServerThread, _: &mut RcptTo| RcptAction::Accept;
+//! let mut server = SmtpServer::new();
+//! server.on_command_rcpt = Some(Box::new(rcpt));
+//! ```
 
 use crate::address::{MailFrom, RcptTo};
 use crate::message::Message;
@@ -82,5 +93,8 @@ pub type DisconnectHandler = Box<dyn Fn(&SmtpServerThread) + Send + Sync>;
 /// `on_exception`: a handler panicked (`"handler panicked: "` and the panic message) or a
 /// command handler returned an error of its own, not the connection's (`"handler for VERB
 /// failed: "` and the error, e.g. a file it could not read); the session answered
-/// `451 4.3.0` (inside message data: `421 4.3.0` and closed), and the server goes on.
+/// `451 4.3.0` (inside message data: `421 4.3.0` and closed), and the server goes on. After
+/// a panic, the command is undone (recipients it added are dropped, a MAIL opens no
+/// transaction) and the transaction before it goes on; a message's failed DATA or BDAT ends
+/// its transaction, as any reply to the message does.
 pub type ExceptionHandler = Box<dyn Fn(&SmtpServerThread, &str) + Send + Sync>;

@@ -16,8 +16,10 @@
 //!     log::info!("{:?} from {:?}: {:?}", thread.rcpt_addresses(), msg.from, msg.subject);
 //!     Ok(())
 //! }));
-//! let handle = server.start().expect("listen");
-//! # handle.stop();
+//! let handle = server.start().expect("listen"); // serves on its own threads from here
+//! // ... the program's own work; the server answers meanwhile (log lines need a logger,
+//! // env_logger for one) ...
+//! handle.stop(); // or drop the handle: either waits for transactions in flight
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

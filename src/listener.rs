@@ -98,7 +98,9 @@ impl Runtime {
 }
 
 /// A running server (Indy's `Active = True`). [`stop`](ServerHandle::stop) it, or drop it,
-/// to shut it down gracefully.
+/// to shut it down gracefully. Either waits: up to `stop_timeout` (30 s by default) for a
+/// client in the middle of a transaction, and for as long as a handler still runs (see
+/// `stop`). Tests that leave clients mid-transaction should set a short `stop_timeout`.
 pub struct ServerHandle {
     shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,

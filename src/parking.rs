@@ -411,7 +411,7 @@ fn poll(shared: &Arc<Shared>, epoch: u64) {
         return;
     };
     set_duty(Some(Duty::Poller(Arc::clone(shared), epoch)));
-    log::debug!("poller {epoch} starts");
+    log::trace!("poller {epoch} starts");
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
     let mut load = Load::new();
     while parking.holds(epoch) {

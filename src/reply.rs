@@ -60,6 +60,12 @@ impl Reply {
     /// ENHANCEDSTATUSCODES on, the code the RFCs give a reply code with a single meaning is
     /// sent (`235 2.7.0` and `535 5.7.8` of AUTH, `530 5.7.0`, `500 5.5.2`, `503 5.5.1`,
     /// `251 2.1.5`, ...), else the class default (`2.0.0`, `4.0.0`, `5.0.0`).
+    ///
+    /// What is sent is always a well-formed reply: a code outside 200-599 goes out as `451`,
+    /// and so does a 3xx where the client waits for a final reply (from `on_command_mail`,
+    /// `on_command_rcpt`, a receive event or `on_connect`), with an error logged; an enhanced
+    /// code of the wrong class (`550` with `2.0.0`) is replaced by the class default; each
+    /// line of `text` becomes one reply line, with control characters replaced.
     pub fn new(code: u16, text: impl Into<String>) -> Reply {
         Reply {
             code,
@@ -68,7 +74,8 @@ impl Reply {
         }
     }
 
-    /// The same reply carrying an enhanced status code such as `"5.1.1"` (RFC 3463 §2).
+    /// The same reply carrying an enhanced status code such as `"5.1.1"` (RFC 3463 §2). A
+    /// string that is not one (`"5.1"`, `"x.1.1"`) is ignored: the reply keeps its default.
     pub fn with_enhanced(mut self, enhanced: &str) -> Reply {
         if let Some(e) = Enhanced::new(enhanced) {
             self.enhanced = Some(e);
@@ -119,6 +126,24 @@ impl Reply {
     /// True for 2xx and 3xx replies.
     pub fn is_positive(&self) -> bool {
         (200..400).contains(&self.code)
+    }
+
+    /// An application's reply where the client waits for a command's final one: a 3xx is an
+    /// intermediate reply (RFC 5321 §4.2.1), which the client would take as leave to send
+    /// data or a SASL response, so it goes out as 451 (as a code outside 2xx-5xx does).
+    pub(crate) fn into_final(self) -> Reply {
+        if !(300..400).contains(&self.code) {
+            return self;
+        }
+        log::error!(
+            "reply code {} is not a final reply; sending 451 instead",
+            self.code
+        );
+        Reply {
+            code: 451,
+            enhanced: None,
+            text: self.text,
+        }
     }
 
     /// The bytes sent on the wire; `enhanced` is whether the session uses ENHANCEDSTATUSCODES.
@@ -412,6 +437,9 @@ mod tests {
 
     #[test]
     fn invalid_code_becomes_451() {
+        let go_ahead = Reply::new(354, "go ahead").into_final();
+        assert_eq!(go_ahead.to_wire(true), b"451 4.0.0 go ahead\r\n");
+        assert_eq!(Reply::new(550, "no").into_final().code(), 550);
         assert_eq!(Reply::new(999, "x").to_wire(false), b"451 x\r\n");
         assert_eq!(Reply::new(0, "x").to_wire(true), b"451 4.0.0 x\r\n");
     }

@@ -282,7 +282,38 @@ impl SmtpServer {
     /// bound.
     pub fn start(self) -> Result<ServerHandle> {
         self.validate()?;
+        self.warn_unused_receive_events();
         listener::start(self)
+    }
+
+    /// A receive event of another mode is never called: say so once, as it is an easy slip
+    /// (setting `on_receive_message_parsed` and forgetting `receive_mode`).
+    fn warn_unused_receive_events(&self) {
+        let set = [
+            (
+                ReceiveMode::Raw,
+                self.on_receive_raw.is_some(),
+                "on_receive_raw",
+            ),
+            (
+                ReceiveMode::Message,
+                self.on_receive_message.is_some(),
+                "on_receive_message",
+            ),
+            (
+                ReceiveMode::MessageParsed,
+                self.on_receive_message_parsed.is_some(),
+                "on_receive_message_parsed",
+            ),
+        ];
+        for (mode, is_set, event) in set {
+            if is_set && mode != self.receive_mode {
+                log::warn!(
+                    "{event} is set but receive_mode is {:?}: it will not be called",
+                    self.receive_mode
+                );
+            }
+        }
     }
 
     fn validate(&self) -> Result<()> {

@@ -237,7 +237,7 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
         match verdict {
             Ok(Ok(())) => {}
             Ok(Err(reply)) => {
-                conn.reply(&reply)?;
+                conn.reply(&reply.into_final())?;
                 conn.flush()?;
                 return Ok(Flow::Close);
             }

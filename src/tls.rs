@@ -85,15 +85,9 @@ impl fmt::Display for TlsError {
     }
 }
 
-impl std::error::Error for TlsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TlsError::Io(e) => Some(e),
-            TlsError::Rustls(e) => Some(e),
-            TlsError::NoCertificates | TlsError::NoPrivateKey | TlsError::Pem(_) => None,
-        }
-    }
-}
+/// As with [`Error`](crate::Error), the underlying error's message is in the `Display` text
+/// and the error itself in the variant; `source()` does not repeat it.
+impl std::error::Error for TlsError {}
 
 impl From<io::Error> for TlsError {
     fn from(e: io::Error) -> Self {

@@ -136,6 +136,8 @@ fn on_command_rcpt_paths() {
                 Some("nice") => {
                     RcptAction::Reply(Reply::parse("250 2.1.5 custom welcome").unwrap())
                 }
+                // RFC 5321 §4.2.1: 3xx is intermediate; the client waits for a final reply.
+                Some("odd") => RcptAction::Reply(Reply::new(354, "go ahead")),
                 _ => RcptAction::Accept,
             }
         }));
@@ -156,6 +158,7 @@ fn on_command_rcpt_paths() {
         ("custom@example.net", "550 5.1.1 no such user\r\n"),
         ("later@example.net", "450 4.2.1 mailbox busy\r\n"),
         ("nice@example.net", "250 2.1.5 custom welcome\r\n"),
+        ("odd@example.net", "451 4.0.0 go ahead\r\n"),
     ];
     for (addr, want) in cases {
         assert_eq!(

@@ -144,6 +144,7 @@ pub(super) fn run_handler(
 ) -> Result<(Flow, Option<Pending>)> {
     let config = &shared.config;
     let replies_before = conn.replies;
+    let transaction_before = (thread.from.is_some(), thread.rcpt_list.len());
     // A connection error a previous handler caught and survived is not this one's.
     conn.failed = false;
     let mut ctx = Context::new(thread, shared, conn);
@@ -194,8 +195,18 @@ pub(super) fn run_handler(
                 send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
                 return Ok((Flow::Close, None));
             }
-            // Unlike a returned error, a panic may have left the transaction half-changed.
-            thread.reset_transaction();
+            // Unlike a returned error, a panic may have left the command half-done: what it
+            // added to the transaction is undone (a MAIL opens none), and the transaction
+            // before it goes on. Resetting that too would answer the DATA of a client that
+            // took this 451 as one recipient's temporary failure (RFC 5321 §4.2.5) with a 503,
+            // a permanent failure for the recipients already accepted. The message's own
+            // reply ends the transaction, failed or not (RFC 5321 §4.1.1.4, RFC 3030 §2).
+            match transaction_before {
+                (true, recipients) if !matches!(verb, "DATA" | "BDAT") => {
+                    thread.rcpt_list.truncate(recipients);
+                }
+                _ => thread.reset_transaction(),
+            }
             if !answered {
                 conn.reply(&local_error(config))?;
             }

@@ -201,7 +201,7 @@ fn verdict_reply(server: &SmtpServer, verdict: Result<(), Reply>) -> Reply {
             let text = fill_template(&server.messages.data_replies.end_data, "", &server.hostname);
             Reply::new(250, text).with_enhanced("2.0.0")
         }
-        Err(reply) => reply,
+        Err(reply) => reply.into_final(),
     }
 }
 

@@ -68,7 +68,7 @@ pub(crate) fn mail(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
             if reply.code() / 100 == 2 {
                 accept(ctx, mail);
             }
-            ctx.reply(reply)
+            ctx.reply(reply.into_final())
         }
     }
 }
@@ -157,7 +157,7 @@ pub(crate) fn rcpt(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
             if reply.code() / 100 == 2 {
                 add(ctx, rcpt);
             }
-            ctx.reply(reply)
+            ctx.reply(reply.into_final())
         }
     }
 }

@@ -128,6 +128,9 @@ impl From<crate::tls::TlsError> for Error {
     }
 }
 
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +156,3 @@ mod tests {
         assert_eq!(chain(&io), "I/O error: disk on fire");
     }
 }
-
-/// `Result` with [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;

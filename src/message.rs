@@ -165,9 +165,9 @@ pub struct TextPart {
     /// `us-ascii`.
     pub charset: Option<String>,
     /// The text, transfer-decoded (RFC 2045 §6) and converted from its charset to UTF-8;
-    /// bytes the charset cannot map become U+FFFD. With no charset or `us-ascii`, bytes over
-    /// 0x7F are read as windows-1252 (`mailparse` does, as mail readers commonly do), not
-    /// replaced.
+    /// bytes the charset cannot map become U+FFFD. With no charset or `us-ascii` (where 8-bit
+    /// bytes mean nothing), text that is valid UTF-8 is read as UTF-8, and other bytes over
+    /// 0x7F as windows-1252 (`mailparse` does, as mail readers commonly do), not replaced.
     pub text: String,
 }
 

@@ -115,12 +115,14 @@ pub(super) fn add_leaf(
     };
     let encoded = Body::new(body, &ctype, &encoding);
     if ctype.mimetype.starts_with("text/") && !is_attachment && filename.is_none() {
-        let text = match encoded {
-            Body::Base64(part) | Body::QuotedPrintable(part) => part.get_decoded_as_string(),
-            Body::SevenBit(part) | Body::EightBit(part) => part.get_as_string(),
-            Body::Binary(part) => part.get_as_string(),
-        }
-        .unwrap_or_else(|err| String::from_utf8_lossy(&undecoded(err)).into_owned());
+        let text = undeclared_utf8(&ctype, &encoded).unwrap_or_else(|| {
+            match encoded {
+                Body::Base64(part) | Body::QuotedPrintable(part) => part.get_decoded_as_string(),
+                Body::SevenBit(part) | Body::EightBit(part) => part.get_as_string(),
+                Body::Binary(part) => part.get_as_string(),
+            }
+            .unwrap_or_else(|err| String::from_utf8_lossy(&undecoded(err)).into_owned())
+        });
         texts.push(TextPart {
             content_type: ctype.mimetype.clone(),
             charset: ctype.params.get("charset").cloned(),
@@ -141,6 +143,24 @@ pub(super) fn add_leaf(
         });
     }
     Ok(())
+}
+
+/// The text of a part without a charset, or with `us-ascii`, whose bytes are UTF-8. RFC 2045
+/// §5.2 reads such a part as US-ASCII, where 8-bit bytes mean nothing, and `mailparse` then
+/// reads them as windows-1252; but bytes that are valid UTF-8 are almost always meant as
+/// UTF-8 (what current clients send, and RFC 6532's charset for internationalized mail), so
+/// "naïve" does not arrive as "naÃ¯ve". Other bytes are left to `mailparse`.
+fn undeclared_utf8(ctype: &ParsedContentType, encoded: &Body) -> Option<String> {
+    let charset = ctype.params.get("charset").map(|c| c.trim());
+    if charset.is_some_and(|c| !c.eq_ignore_ascii_case("us-ascii")) {
+        return None;
+    }
+    let bytes = match encoded {
+        Body::Base64(part) | Body::QuotedPrintable(part) => part.get_decoded().ok()?,
+        Body::SevenBit(part) | Body::EightBit(part) => part.get_raw().to_vec(),
+        Body::Binary(part) => part.get_raw().to_vec(),
+    };
+    String::from_utf8(bytes).ok()
 }
 
 /// The entity's Content-Type, or the RFC 2045 §5.2 default (`text/plain; charset=us-ascii`)

@@ -219,6 +219,19 @@ fn parse_latin1_and_encoded_single_part() {
             "café!",
         ),
         (b"Content-Transfer-Encoding: x-unknown\r\n\r\nraw", "raw"),
+        // No charset (RFC 2045 §5.2: us-ascii): UTF-8 bytes are read as UTF-8, others as
+        // windows-1252, as mailparse does.
+        (b"Subject: x\r\n\r\nna\xc3\xafve", "naïve"),
+        (b"Content-Type: text/plain; charset=US-ASCII\r\n\r\nna\xc3\xafve", "naïve"),
+        (b"Subject: x\r\n\r\ncaf\xe9", "café"),
+        (
+            b"Content-Transfer-Encoding: base64\r\n\r\nbmHDr3Zl\r\n",
+            "naïve",
+        ),
+        (
+            b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nna\xc3\xafve",
+            "naÃ¯ve",
+        ),
     ];
     for &(raw, want) in cases {
         let msg = parse_ok(raw);

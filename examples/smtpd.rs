@@ -299,13 +299,23 @@ pub fn build_server(o: &Options) -> Result<SmtpServer, Fatal> {
     // Raw mode streams from the socket into the file: no copy of the message in memory.
     server.raw_stream_type = RawStreamType::Direct;
     if o.discard {
-        server.on_receive_raw = Some(Box::new(|_thread, stream| {
-            stream.discard().map(drop).map_err(|_| {
-                Reply::new(451, "Requested action aborted: read error").with_enhanced("4.3.0")
-            })
-        }));
-        server.on_receive_message = Some(Box::new(|_thread, _message| Ok(())));
-        server.on_receive_message_parsed = Some(Box::new(|_thread, _message| Ok(())));
+        // Only the event of the mode: the others would never be called.
+        match o.receive_mode {
+            ReceiveMode::Raw => {
+                server.on_receive_raw = Some(Box::new(|_thread, stream| {
+                    stream.discard().map(drop).map_err(|_| {
+                        Reply::new(451, "Requested action aborted: read error")
+                            .with_enhanced("4.3.0")
+                    })
+                }));
+            }
+            ReceiveMode::Message => {
+                server.on_receive_message = Some(Box::new(|_thread, _message| Ok(())));
+            }
+            ReceiveMode::MessageParsed => {
+                server.on_receive_message_parsed = Some(Box::new(|_thread, _message| Ok(())));
+            }
+        }
     } else {
         let mut maildir = Maildir::create(&o.maildir).map_err(|e| Fatal {
             status: 1,
@@ -316,9 +326,16 @@ pub fn build_server(o: &Options) -> Result<SmtpServer, Fatal> {
             maildir = maildir.with_hostname(name);
         }
         let maildir = Arc::new(maildir);
-        server.on_receive_raw = Some(maildir_handler(Arc::clone(&maildir), o.fsync));
-        server.on_receive_message = Some(maildir_message_handler(Arc::clone(&maildir), o.fsync));
-        server.on_receive_message_parsed = Some(maildir_message_handler(maildir, o.fsync));
+        // Only the event of the mode: the others would never be called.
+        match o.receive_mode {
+            ReceiveMode::Raw => server.on_receive_raw = Some(maildir_handler(maildir, o.fsync)),
+            ReceiveMode::Message => {
+                server.on_receive_message = Some(maildir_message_handler(maildir, o.fsync));
+            }
+            ReceiveMode::MessageParsed => {
+                server.on_receive_message_parsed = Some(maildir_message_handler(maildir, o.fsync));
+            }
+        }
     }
     Ok(server)
 }

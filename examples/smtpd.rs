@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indy_smtp::maildir::{maildir_handler, maildir_message_handler, Maildir};
-use indy_smtp::{RawStreamType, ReceiveMode, Reply, SmtpServer};
+use indy_smtp::{
+    RawStreamType, ReceiveMessageHandler, ReceiveMode, ReceiveRawHandler, Reply, SmtpServer,
+};
 
 pub const USAGE: &str = "\
 usage: smtpd [FLAGS]
@@ -299,23 +301,12 @@ pub fn build_server(o: &Options) -> Result<SmtpServer, Fatal> {
     // Raw mode streams from the socket into the file: no copy of the message in memory.
     server.raw_stream_type = RawStreamType::Direct;
     if o.discard {
-        // Only the event of the mode: the others would never be called.
-        match o.receive_mode {
-            ReceiveMode::Raw => {
-                server.on_receive_raw = Some(Box::new(|_thread, stream| {
-                    stream.discard().map(drop).map_err(|_| {
-                        Reply::new(451, "Requested action aborted: read error")
-                            .with_enhanced("4.3.0")
-                    })
-                }));
-            }
-            ReceiveMode::Message => {
-                server.on_receive_message = Some(Box::new(|_thread, _message| Ok(())));
-            }
-            ReceiveMode::MessageParsed => {
-                server.on_receive_message_parsed = Some(Box::new(|_thread, _message| Ok(())));
-            }
-        }
+        let raw: ReceiveRawHandler = Box::new(|_thread, stream| {
+            stream.discard().map(drop).map_err(|_| {
+                Reply::new(451, "Requested action aborted: read error").with_enhanced("4.3.0")
+            })
+        });
+        set_receive_event(&mut server, raw, Box::new(|_thread, _message| Ok(())));
     } else {
         let mut maildir = Maildir::create(&o.maildir).map_err(|e| Fatal {
             status: 1,
@@ -326,18 +317,23 @@ pub fn build_server(o: &Options) -> Result<SmtpServer, Fatal> {
             maildir = maildir.with_hostname(name);
         }
         let maildir = Arc::new(maildir);
-        // Only the event of the mode: the others would never be called.
-        match o.receive_mode {
-            ReceiveMode::Raw => server.on_receive_raw = Some(maildir_handler(maildir, o.fsync)),
-            ReceiveMode::Message => {
-                server.on_receive_message = Some(maildir_message_handler(maildir, o.fsync));
-            }
-            ReceiveMode::MessageParsed => {
-                server.on_receive_message_parsed = Some(maildir_message_handler(maildir, o.fsync));
-            }
-        }
+        let raw = maildir_handler(Arc::clone(&maildir), o.fsync);
+        set_receive_event(&mut server, raw, maildir_message_handler(maildir, o.fsync));
     }
     Ok(server)
+}
+
+/// Sets only the receive event of the server's mode: the others would never be called.
+fn set_receive_event(
+    server: &mut SmtpServer,
+    raw: ReceiveRawHandler,
+    message: ReceiveMessageHandler,
+) {
+    match server.receive_mode {
+        ReceiveMode::Raw => server.on_receive_raw = Some(raw),
+        ReceiveMode::Message => server.on_receive_message = Some(message),
+        ReceiveMode::MessageParsed => server.on_receive_message_parsed = Some(message),
+    }
 }
 
 #[cfg(feature = "tls")]

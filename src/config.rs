@@ -31,6 +31,17 @@ pub enum ReceiveMode {
     MessageParsed,
 }
 
+impl ReceiveMode {
+    /// The receive event this mode calls.
+    pub(crate) fn event_name(self) -> &'static str {
+        match self {
+            ReceiveMode::Raw => "on_receive_raw",
+            ReceiveMode::Message => "on_receive_message",
+            ReceiveMode::MessageParsed => "on_receive_message_parsed",
+        }
+    }
+}
+
 /// Where `ReceiveMode::Raw` keeps the data before the handler sees it (Indy's `TIdStreamType`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RawStreamType {

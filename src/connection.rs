@@ -415,13 +415,13 @@ impl Connection {
         };
         let content_len = out.len() + i - usize::from(cr_before);
         let too_long = content_len > max_content + usize::from(!cr_before);
-        if !too_long {
+        if too_long {
+            out.clear();
+        } else {
             out.extend_from_slice(&avail[..i]);
             if cr_before {
                 out.pop();
             }
-        } else {
-            out.clear();
         }
         self.rpos += i + 1;
         Some(if too_long {

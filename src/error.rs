@@ -51,11 +51,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NoReceiveHandler(mode) => {
-                let event = match mode {
-                    ReceiveMode::Raw => "on_receive_raw",
-                    ReceiveMode::Message => "on_receive_message",
-                    ReceiveMode::MessageParsed => "on_receive_message_parsed",
-                };
+                let event = mode.event_name();
                 write!(f, "receive_mode is {mode:?}, which needs {event} set")
             }
             Error::NoCredentialCheck => f.write_str(

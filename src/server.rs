@@ -289,40 +289,33 @@ impl SmtpServer {
     /// A receive event of another mode is never called: say so once, as it is an easy slip
     /// (setting `on_receive_message_parsed` and forgetting `receive_mode`).
     fn warn_unused_receive_events(&self) {
-        let set = [
-            (
-                ReceiveMode::Raw,
-                self.on_receive_raw.is_some(),
-                "on_receive_raw",
-            ),
-            (
-                ReceiveMode::Message,
-                self.on_receive_message.is_some(),
-                "on_receive_message",
-            ),
-            (
-                ReceiveMode::MessageParsed,
-                self.on_receive_message_parsed.is_some(),
-                "on_receive_message_parsed",
-            ),
+        let modes = [
+            ReceiveMode::Raw,
+            ReceiveMode::Message,
+            ReceiveMode::MessageParsed,
         ];
-        for (mode, is_set, event) in set {
-            if is_set && mode != self.receive_mode {
+        for mode in modes {
+            if mode != self.receive_mode && self.has_receive_event(mode) {
                 log::warn!(
-                    "{event} is set but receive_mode is {:?}: it will not be called",
+                    "{} is set but receive_mode is {:?}: it will not be called",
+                    mode.event_name(),
                     self.receive_mode
                 );
             }
         }
     }
 
-    fn validate(&self) -> Result<()> {
-        let has_receiver = match self.receive_mode {
+    /// Whether the receive event `mode` calls is set.
+    fn has_receive_event(&self, mode: ReceiveMode) -> bool {
+        match mode {
             ReceiveMode::Raw => self.on_receive_raw.is_some(),
             ReceiveMode::Message => self.on_receive_message.is_some(),
             ReceiveMode::MessageParsed => self.on_receive_message_parsed.is_some(),
-        };
-        if !has_receiver {
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !self.has_receive_event(self.receive_mode) {
             return Err(Error::NoReceiveHandler(self.receive_mode));
         }
         if self.auth_mode && !self.can_authenticate() {

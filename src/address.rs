@@ -37,6 +37,23 @@ use params::{
 };
 use path::{describe, parse_path, ParsedPath};
 
+/// Whether `name` is an ASCII domain (`mail.example.org`) or an address literal
+/// (`[192.0.2.1]`, `[IPv6:2001:db8::1]`): what the argument of EHLO and HELO must be
+/// (RFC 5321 §4.1.1.1, §4.1.3). The built-in HELO/EHLO do not refuse other names (many clients
+/// send names with `_` in them), but an application may, and [`trace::received`](crate::trace::received)
+/// does not trust them as a domain.
+///
+/// ```
+/// use indy_smtp::address::is_domain_or_address_literal;
+/// assert!(is_domain_or_address_literal("mail.example.org"));
+/// assert!(is_domain_or_address_literal("[IPv6:2001:db8::1]"));
+/// assert!(!is_domain_or_address_literal("my laptop"));
+/// assert!(!is_domain_or_address_literal("192.0.2.1]"));
+/// ```
+pub fn is_domain_or_address_literal(name: &str) -> bool {
+    path::is_domain_or_address_literal(name)
+}
+
 /// Length limits for paths. The defaults are the minimums of RFC 5321 §4.5.3.1, which a
 /// server may raise ("accept longer if configured").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

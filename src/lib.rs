@@ -45,6 +45,7 @@ mod session;
 mod thread;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod trace;
 mod verbs;
 
 pub use address::{EsmtpParam, MailFrom, RcptTo};

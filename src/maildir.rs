@@ -62,6 +62,8 @@ pub struct Maildir {
     tmp: PathBuf,
     new: PathBuf,
     hostname: String,
+    /// Prepend `Return-Path:` and `Received: ... by <this>` (RFC 5321 §4.4) in the handlers.
+    received_by: Option<String>,
     /// This process's id, read once: `std::process::id()` is a system call on every name.
     /// A forked child that goes on using this value shares the parent's names; where names
     /// are taken exclusively (a link, which fails on a taken name and is retried under the
@@ -79,6 +81,7 @@ impl fmt::Debug for Maildir {
         f.debug_struct("Maildir")
             .field("root", &self.root)
             .field("hostname", &self.hostname)
+            .field("received_by", &self.received_by)
             .finish()
     }
 }
@@ -96,6 +99,7 @@ impl Maildir {
             new: root.join("new"),
             root,
             hostname: sanitize_hostname(&machine_hostname()),
+            received_by: None,
             pid: std::process::id(),
             #[cfg(any(target_os = "linux", target_os = "android"))]
             unnamed_tmp: AtomicBool::new(true),
@@ -106,6 +110,16 @@ impl Maildir {
     /// escaped as the Maildir convention asks: `\057`, `\072`).
     pub fn with_hostname(mut self, name: &str) -> Maildir {
         self.hostname = sanitize_hostname(name);
+        self
+    }
+
+    /// Makes [`maildir_handler`] and [`maildir_message_handler`] start each message with the
+    /// RFC 5321 §4.4 trace fields of final delivery, `Return-Path:` and a `Received:` line
+    /// naming `by` as the receiving host ([`trace::received`](crate::trace::received)), before
+    /// the `X-` lines of [`envelope_header`]. Off by default: `examples/smtpd` stores the
+    /// format its issue fixed (the `X-` lines, then the data).
+    pub fn with_received_header(mut self, by: &str) -> Maildir {
+        self.received_by = Some(by.to_string());
         self
     }
 

@@ -124,6 +124,13 @@ impl SmtpServerThread {
         self.tls.is_some()
     }
 
+    /// The `Received:` header field (RFC 5321 §4.4) for this transaction, received now: see
+    /// [`trace::received`](crate::trace::received). `by` is the receiving host's name, `id`
+    /// an optional identifier of the message.
+    pub fn received_header(&self, by: &str, id: Option<&str>) -> String {
+        crate::trace::received(self, by, id, std::time::SystemTime::now())
+    }
+
     /// The application's data as a `T`; `None` when there is none or it is another type.
     ///
     /// ```

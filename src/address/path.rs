@@ -230,6 +230,21 @@ fn parse_domain(c: &mut Cursor<'_>, what: &str) -> Result<usize, String> {
     }
 }
 
+/// Whether all of `s` is an ASCII `Domain` or an `address-literal`, what an EHLO or HELO
+/// argument must be (RFC 5321 §4.1.1.1), and at most 255 octets (§4.5.3.1.2).
+pub(super) fn is_domain_or_address_literal(s: &str) -> bool {
+    if !s.is_ascii() || s.is_empty() || s.len() > 255 {
+        return false;
+    }
+    let mut c = Cursor { s, pos: 0 };
+    let parsed = if s.starts_with('[') {
+        address_literal(&mut c)
+    } else {
+        parse_domain(&mut c, "domain")
+    };
+    parsed.is_ok() && c.pos == s.len()
+}
+
 /// address-literal = "[" ( IPv4 / "IPv6:" IPv6 / Standardized-tag ":" 1*dcontent ) "]"
 /// (RFC 5321 §4.1.3). Returns the length in octets including the brackets.
 fn address_literal(c: &mut Cursor<'_>) -> Result<usize, String> {

@@ -110,7 +110,7 @@ pub fn maildir_handler(maildir: Arc<Maildir>, fsync: bool) -> ReceiveRawHandler 
                 return stored(thread, Err(e), read_failed);
             }
         }
-        let header = envelope_header(thread);
+        let header = stored_header(&maildir, thread);
         let (result, read_failed) = match stream {
             // Written from the data reader's own buffer, block by block as it is decoded.
             RawStream::Direct(reader) => deliver_tracked(&maildir, &header, reader, fsync),
@@ -120,6 +120,18 @@ pub fn maildir_handler(maildir: Arc<Maildir>, fsync: bool) -> ReceiveRawHandler 
         };
         stored(thread, result, read_failed)
     })
+}
+
+/// What the handlers put before the data: the RFC 5321 §4.4 trace fields when the Maildir
+/// asks for them ([`Maildir::with_received_header`]), then [`envelope_header`].
+fn stored_header(maildir: &Maildir, thread: &SmtpServerThread) -> Vec<u8> {
+    let Some(by) = &maildir.received_by else {
+        return envelope_header(thread);
+    };
+    let mut header = crate::trace::return_path(thread).into_bytes();
+    header.extend_from_slice(thread.received_header(by, None).as_bytes());
+    header.extend_from_slice(&envelope_header(thread));
+    header
 }
 
 /// Whether a line starting with `byte` continues the header line before it (RFC 5322
@@ -183,7 +195,7 @@ pub fn maildir_message_handler(maildir: Arc<Maildir>, fsync: bool) -> ReceiveMes
         if message.raw().first().copied().is_some_and(folds) {
             return Err(folded_start(thread));
         }
-        let header = envelope_header(thread);
+        let header = stored_header(&maildir, thread);
         let result = maildir.deliver_bytes(&header, message.raw(), fsync);
         stored(thread, result, false)
     })

@@ -127,7 +127,9 @@ pub struct Limits {
     pub max_bad_commands: u32,
     /// Failed AUTH attempts before `421 4.7.0` and close; 0 = unlimited. Default 3.
     pub max_auth_failures: u32,
-    /// Simultaneous connections from one IP address; 0 = unlimited. Default 0.
+    /// Simultaneous connections from one IP address; 0 = unlimited. Default 0. Behind a
+    /// proxy ([`SmtpServer::proxy_protocol`](crate::SmtpServer::proxy_protocol)) the address
+    /// is the client's, from the PROXY header, not the proxy's.
     pub max_connections_per_ip: usize,
     /// Waiting for a command (RFC 5321 §4.5.3.2.7: at least 5 minutes). Default 300 s.
     pub command_timeout: Duration,

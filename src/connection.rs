@@ -11,6 +11,7 @@ use memchr::memchr;
 
 use crate::config::deadline as deadline_after;
 use crate::error::{Error, Result};
+use crate::proxy::{ProxyError, ProxyHeader};
 use crate::reply::Reply;
 
 mod stream;
@@ -480,6 +481,21 @@ impl Connection {
         self.rpos = 0;
         self.rlen = 0;
         self.discarding = false;
+    }
+
+    /// Reads the connection's PROXY protocol header, before anything else is read (see
+    /// [`crate::proxy`]).
+    pub(crate) fn read_proxy_header(
+        &mut self,
+        timeout: Duration,
+    ) -> std::result::Result<ProxyHeader, ProxyError> {
+        let Some(tcp) = self.stream.tcp() else {
+            return Err(ProxyError::Closed);
+        };
+        let result = crate::proxy::read_header(tcp, timeout);
+        // The socket's read timeout is now the header's: later reads must know.
+        self.socket_read_timeout = Some(timeout.max(Duration::from_millis(1)));
+        result
     }
 
     /// Whether bytes are waiting in the buffer or on the socket right now.

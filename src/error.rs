@@ -26,6 +26,8 @@ pub enum Error {
     /// A verb in `command_handlers` can never be named by a command line (it is not an
     /// RFC 5321 §4.1.1 keyword, see [`is_verb`](crate::command::is_verb)); the verb.
     BadVerb(String),
+    /// `proxy_protocol` is set with an empty `trusted` list: no connection could be served.
+    NoTrustedProxy,
     /// A listening socket could not be opened (address in use, permission, ...).
     Bind {
         /// The address that could not be bound.
@@ -66,6 +68,9 @@ impl fmt::Display for Error {
                 f,
                 "command_handlers has {verb:?}, which no command line can name (letters, digits and '-' only)"
             ),
+            Error::NoTrustedProxy => {
+                f.write_str("proxy_protocol is set but its trusted list is empty")
+            }
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Timeout => f.write_str("timed out waiting for the client"),

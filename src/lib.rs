@@ -38,6 +38,7 @@ pub mod maildir;
 pub mod message;
 mod messages;
 mod parking;
+pub mod proxy;
 mod raw;
 pub mod reply;
 mod server;

@@ -220,7 +220,17 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
     if config.max_connections > 0 && rt.active() >= config.max_connections {
         return refuse(shared, &tcp, peer, "max_connections reached");
     }
-    let per_ip_max = config.limits.max_connections_per_ip;
+    if let Some(proxy) = &config.proxy_protocol {
+        if !proxy.trusts(peer.ip()) {
+            return refuse(shared, &tcp, peer, "not a trusted proxy");
+        }
+    }
+    // Behind a proxy every connection comes from the proxy: the client's address, known
+    // after the PROXY header, is the one limited (`recount`).
+    let per_ip_max = match config.proxy_protocol {
+        None => config.limits.max_connections_per_ip,
+        Some(_) => 0,
+    };
     {
         let mut per_ip = rt.per_ip.lock();
         let count = per_ip.entry(peer.ip()).or_insert(0);
@@ -343,14 +353,32 @@ fn abandon(shared: &Shared, id: u64, ip: IpAddr) {
 
 /// Gives back a session's place in the connection counts.
 fn uncount(rt: &Runtime, ip: IpAddr) {
-    let mut per_ip = rt.per_ip.lock();
+    uncount_ip(&mut rt.per_ip.lock(), ip);
+    rt.active.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn uncount_ip(per_ip: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
     if let Some(count) = per_ip.get_mut(&ip) {
         *count -= 1;
         if *count == 0 {
             per_ip.remove(&ip);
         }
     }
-    rt.active.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Moves a proxied session's place in the per-IP counts from the proxy's address to its
+/// client's (PROXY protocol). False, with nothing moved, when the client already has
+/// `limits.max_connections_per_ip` sessions.
+pub(crate) fn recount(shared: &Shared, proxy: IpAddr, client: IpAddr) -> bool {
+    let max = shared.config.limits.max_connections_per_ip;
+    let mut per_ip = shared.runtime.per_ip.lock();
+    let count = per_ip.get(&client).copied().unwrap_or(0);
+    if max > 0 && count >= max {
+        return false;
+    }
+    *per_ip.entry(client).or_insert(0) += 1;
+    uncount_ip(&mut per_ip, proxy);
+    true
 }
 
 /// Keeps the join handles, dropping finished ones now and then (amortised: only when the

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::events::*;
 use crate::listener::{self, ServerHandle};
 use crate::messages::SmtpMessages;
+use crate::proxy::ProxyProtocol;
 
 /// An SMTP server (Indy's `TIdSMTPServer`): set the properties and assign the events, then
 /// [`start`](SmtpServer::start) it. Field names follow Indy's properties in snake case.
@@ -102,6 +103,10 @@ pub struct SmtpServer {
     /// Offer and accept PLAIN and LOGIN on unencrypted connections even when TLS is
     /// configured (RFC 4954 §4 advises against it).
     pub allow_insecure_auth: bool,
+    /// Every connection comes through a proxy that starts it with a PROXY protocol header
+    /// (HAProxy's v1 or v2), which gives the client's real address: see [`crate::proxy`].
+    /// On every binding; `None`.
+    pub proxy_protocol: Option<ProxyProtocol>,
 
     /// Checks a login (Indy's `CheckUser`).
     pub check_user: Option<CheckUserHandler>,
@@ -251,6 +256,7 @@ impl SmtpServer {
             tls: None,
             require_tls: false,
             allow_insecure_auth: false,
+            proxy_protocol: None,
             check_user: None,
             credentials: None,
             on_command_auth: None,
@@ -329,6 +335,13 @@ impl SmtpServer {
         }
         if let Some(verb) = self.command_handlers.unreachable_verb() {
             return Err(Error::BadVerb(verb.to_string()));
+        }
+        if self
+            .proxy_protocol
+            .as_ref()
+            .is_some_and(|p| p.trusted.is_empty())
+        {
+            return Err(Error::NoTrustedProxy);
         }
         Ok(())
     }

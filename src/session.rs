@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::deadline;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
+use crate::proxy::ProxyHeader;
 use crate::reply::{fill_template, Reply};
 use crate::server::Shared;
 use crate::thread::{Pending, SmtpServerThread};
@@ -78,12 +79,13 @@ pub(crate) fn run(
 }
 
 /// Whether the accepting thread may greet a new connection itself: nothing before the 220
-/// can block (no `on_connect`, no greeting delay, no TLS handshake) and the session can then
+/// can block (no PROXY header, no `on_connect`, no greeting delay, no TLS handshake) and the session can then
 /// be parked, so a connection costs no hand-over to a pool thread.
 pub(crate) fn greets_inline(shared: &Shared, implicit_tls: bool) -> bool {
     let config = &shared.config;
     shared.runtime.parking.is_some()
         && !implicit_tls
+        && config.proxy_protocol.is_none()
         && config.on_connect.is_none()
         && config.limits.greeting_delay.is_none()
 }
@@ -225,10 +227,16 @@ fn send_closing(
     conn.flush()
 }
 
-/// The start of a session: implicit TLS, `on_connect`, the early-talker check, the 220.
+/// The start of a session: the PROXY header, implicit TLS, `on_connect`, the early-talker
+/// check, the 220.
 fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Flow> {
     let config = &shared.config;
     let (conn, thread) = (&mut session.conn, &mut session.thread);
+    if let Some(proxy) = &config.proxy_protocol {
+        if let Flow::Close = take_proxy_header(shared, conn, thread, proxy.timeout)? {
+            return Ok(Flow::Close);
+        }
+    }
     if implicit_tls {
         crate::verbs::session::start_tls_now(shared, conn, thread)?;
     }
@@ -263,6 +271,39 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
     }
     let welcome = fill_template(&config.messages.greeting.welcome, "", &config.hostname);
     conn.reply(&Reply::new(220, welcome))?;
+    Ok(Flow::Continue)
+}
+
+/// Reads the PROXY header and takes the client's addresses from it. A connection without a
+/// valid header is closed with no reply: what it sent came from the proxy, not from an
+/// SMTP client (the PROXY protocol specification, §2).
+fn take_proxy_header(
+    shared: &Shared,
+    conn: &mut Connection,
+    thread: &mut SmtpServerThread,
+    timeout: Duration,
+) -> Result<Flow> {
+    let id = thread.session_id;
+    let (source, destination) = match conn.read_proxy_header(timeout) {
+        Ok(ProxyHeader::Proxied {
+            source,
+            destination,
+        }) => (source, destination),
+        Ok(ProxyHeader::Local) => return Ok(Flow::Continue),
+        Err(e) => {
+            log::warn!("session {id}: {e}; closed");
+            return Ok(Flow::Close);
+        }
+    };
+    if !crate::listener::recount(shared, thread.peer_addr.ip(), source.ip()) {
+        log::warn!("session {id}: refusing {source}: max_connections_per_ip reached");
+        let text = &shared.config.messages.max_connection_reply;
+        send_closing(shared, conn, 421, "4.7.0", text)?;
+        return Ok(Flow::Close);
+    }
+    log::info!("session {id}: proxied for {source} to {destination}");
+    thread.peer_addr = source;
+    thread.local_addr = destination;
     Ok(Flow::Continue)
 }
 

@@ -70,7 +70,17 @@ struct TlsClient {
 
 impl TlsClient {
     /// Runs the client handshake on `tcp`, trusting `roots`.
-    fn handshake(mut tcp: TcpStream, roots: &[&Cert]) -> io::Result<TlsClient> {
+    fn handshake(tcp: TcpStream, roots: &[&Cert]) -> io::Result<TlsClient> {
+        TlsClient::handshake_after(tcp, b"", roots)
+    }
+
+    /// [`handshake`](Self::handshake) with `prefix` sent in the same write as the
+    /// ClientHello (a PROXY header).
+    fn handshake_after(
+        mut tcp: TcpStream,
+        prefix: &[u8],
+        roots: &[&Cert],
+    ) -> io::Result<TlsClient> {
         let mut store = RootCertStore::empty();
         for c in roots {
             store.add(c.der.clone()).unwrap();
@@ -83,6 +93,11 @@ impl TlsClient {
             .with_no_client_auth();
         let name = ServerName::try_from("localhost").unwrap();
         let mut conn = ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
+        if !prefix.is_empty() {
+            let mut first = prefix.to_vec();
+            conn.write_tls(&mut first)?;
+            tcp.write_all(&first)?;
+        }
         conn.complete_io(&mut tcp)?;
         if conn.is_handshaking() {
             return Err(io::Error::other("handshake did not complete"));
@@ -560,4 +575,34 @@ fn reload_tls_without_tls_is_an_error() {
         server.handle.reload_tls(server_config(&a)),
         Err(Error::NoTlsConfig)
     ));
+}
+
+/// Implicit TLS behind a PROXY protocol proxy: the header and the ClientHello arrive in one
+/// segment, and the server reads the header without taking any of the handshake with it.
+#[test]
+fn implicit_tls_behind_a_proxy_reads_no_further_than_the_header() {
+    let c = cert();
+    let config = server_config(&c);
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&peers);
+    let server = start(move |s| {
+        s.tls = Some(config);
+        s.tls_bindings = vec!["127.0.0.1:0".parse().unwrap()];
+        s.proxy_protocol = Some(indy_smtp::proxy::ProxyProtocol::trusting(["127.0.0.1"
+            .parse()
+            .unwrap()]));
+        s.on_command_mail = Some(Box::new(move |thread, _| {
+            log.lock().push((thread.peer_addr, thread.is_tls()));
+            indy_smtp::MailAction::Accept
+        }));
+    });
+    let tls_addr = server.handle.local_addrs()[1];
+    let tcp = Client::connect_silent(tls_addr).writer;
+    let header = b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 465\r\n";
+    let mut client = TlsClient::handshake_after(tcp, header, &[&c]).expect("handshake");
+    assert_eq!(client.read_reply().0, 220);
+    client.expect("EHLO client.example", 250);
+    client.expect("MAIL FROM:<a@b.example>", 250);
+    let want: SocketAddr = "203.0.113.7:40000".parse().unwrap();
+    assert_eq!(*peers.lock(), [(want, true)]);
 }

@@ -269,7 +269,7 @@ fn proxied(source: IpAddr, destination: IpAddr, ports: &[u8]) -> ProxyHeader {
 /// Reads a connection's PROXY header, and not one byte more: what follows is the client's
 /// (a TLS ClientHello on an implicit-TLS port). Sets the socket's read timeout to `timeout`.
 pub(crate) fn read_header(tcp: &TcpStream, timeout: Duration) -> Result<ProxyHeader, ProxyError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::config::deadline(Instant::now(), timeout);
     tcp.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
         .map_err(ProxyError::Io)?;
     let mut start = [0u8; V1_MAX];

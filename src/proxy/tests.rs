@@ -161,3 +161,20 @@ fn networks_parse_and_contain() {
         assert!(bad.parse::<Network>().is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn a_timeout_too_long_to_add_is_not_a_panic() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    std::io::Write::write_all(&mut client, b"PROXY UNKNOWN\r\nEHLO x\r\n").unwrap();
+    let header = read_header(&server, Duration::MAX).unwrap();
+    assert_eq!(header, ProxyHeader::Local);
+    let mut rest = [0u8; 8];
+    let n = (&server).read(&mut rest).unwrap();
+    assert_eq!(
+        &rest[..n],
+        b"EHLO x\r\n",
+        "nothing after the header was taken"
+    );
+}

@@ -93,8 +93,9 @@ pub type DisconnectHandler = Box<dyn Fn(&SmtpServerThread) + Send + Sync>;
 /// `on_exception`: a handler panicked (`"handler panicked: "` and the panic message) or a
 /// command handler returned an error of its own, not the connection's (`"handler for VERB
 /// failed: "` and the error, e.g. a file it could not read); the session answered
-/// `451 4.3.0` (inside message data: `421 4.3.0` and closed), and the server goes on. After
-/// a panic, the command is undone (recipients it added are dropped, a MAIL opens no
-/// transaction) and the transaction before it goes on; a message's failed DATA or BDAT ends
+/// `451 4.3.0` (inside message data: `421 4.3.0` and closed), and the server goes on. The
+/// failed command is undone (recipients it added are dropped, a MAIL opens no transaction)
+/// and the transaction before it goes on, unless the handler had already answered it with a
+/// `2xx`: what the client was told it accepted stands. A message's failed DATA or BDAT ends
 /// its transaction, as any reply to the message does.
 pub type ExceptionHandler = Box<dyn Fn(&SmtpServerThread, &str) + Send + Sync>;

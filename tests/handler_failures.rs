@@ -81,6 +81,71 @@ fn panicking_mail_handler_opens_no_transaction() {
     c.expect("MAIL FROM:<a@example.org>", 250);
 }
 
+// A handler wrapping the built-in MAIL or RCPT that fails after the built-in said 250 (a
+// post-accept hook that panics or returns an error): the client holds that 250, so the
+// sender or recipient stands (RFC 5321 §4.1.1.2, §4.1.1.3). Dropping it would leave a
+// recipient told 250 without the message, or turn every later RCPT into a permanent 503.
+#[test]
+fn a_handler_failing_after_its_250_keeps_what_it_accepted() {
+    let ts = server_with(|s| {
+        let mail = indy_smtp::CommandHandlers::builtin("MAIL").unwrap();
+        s.command_handlers.add("MAIL", move |ctx, cmd| {
+            mail(ctx, cmd)?;
+            panic!("post-accept hook of MAIL");
+        });
+        let rcpt = indy_smtp::CommandHandlers::builtin("RCPT").unwrap();
+        s.command_handlers.add("RCPT", move |ctx, cmd| {
+            rcpt(ctx, cmd)?;
+            match cmd.unparsed_params.as_str() {
+                p if p.contains("late@") => panic!("post-accept hook of RCPT"),
+                p if p.contains("audit@") => Err(std::io::Error::other("audit log").into()),
+                _ => Ok(()),
+            }
+        });
+    });
+    let mut c = ts.client();
+    c.expect("EHLO client.example", 250);
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    c.expect("RCPT TO:<ok@example.net>", 250);
+    c.expect("RCPT TO:<late@example.net>", 250);
+    c.expect("RCPT TO:<audit@example.net>", 250);
+    c.expect("DATA", 354);
+    c.send(b"Subject: x\r\n\r\nbody\r\n.\r\n");
+    assert_eq!(c.read_reply().0, 250);
+    let rcpts = &ts.messages()[0].rcpts;
+    assert_eq!(
+        rcpts,
+        &["ok@example.net", "late@example.net", "audit@example.net"]
+    );
+}
+
+// A handler that adds a recipient and then returns an error of its own is undone like a
+// panicking one: the client was told 451, so that recipient does not get the message.
+#[test]
+fn a_handler_error_before_any_reply_undoes_its_command() {
+    let ts = server_with(|s| {
+        s.command_handlers.add("RCPT", |ctx, cmd| {
+            let args = cmd.unparsed_params.as_str();
+            let rcpt = indy_smtp::address::parse_rcpt_to(args, false).unwrap();
+            let failing = rcpt.address.starts_with("db@");
+            ctx.thread.rcpt_list.push(rcpt);
+            if failing {
+                return Err(std::io::Error::other("database down").into());
+            }
+            ctx.reply(Reply::new(250, "ok"))
+        });
+    });
+    let mut c = ts.client();
+    c.expect("EHLO client.example", 250);
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    c.expect("RCPT TO:<ok@example.net>", 250);
+    c.expect("RCPT TO:<db@example.net>", 451);
+    c.expect("DATA", 354);
+    c.send(b"\r\nbody\r\n.\r\n");
+    assert_eq!(c.read_reply().0, 250);
+    assert_eq!(ts.messages()[0].rcpts, ["ok@example.net"]);
+}
+
 // Indy 9 fix 10 for errors: a command handler whose own I/O fails (`?` on a file) gets the
 // client a 451 4.3.0 (RFC 5321 §4.2.2), is reported to on_exception, and keeps the session and
 // its transaction; Indy 9 dropped the client without a reply. An error kind that also names a

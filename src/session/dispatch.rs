@@ -183,6 +183,7 @@ pub(super) fn run_handler(
                 send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
                 return Ok((Flow::Close, None));
             }
+            settle_transaction(thread, verb, transaction_before, accepted(conn, answered));
             if !answered {
                 conn.reply(&local_error(config))?;
             }
@@ -195,23 +196,39 @@ pub(super) fn run_handler(
                 send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
                 return Ok((Flow::Close, None));
             }
-            // Unlike a returned error, a panic may have left the command half-done: what it
-            // added to the transaction is undone (a MAIL opens none), and the transaction
-            // before it goes on. Resetting that too would answer the DATA of a client that
-            // took this 451 as one recipient's temporary failure (RFC 5321 §4.2.5) with a 503,
-            // a permanent failure for the recipients already accepted. The message's own
-            // reply ends the transaction, failed or not (RFC 5321 §4.1.1.4, RFC 3030 §2).
-            match transaction_before {
-                (true, recipients) if !matches!(verb, "DATA" | "BDAT") => {
-                    thread.rcpt_list.truncate(recipients);
-                }
-                _ => thread.reset_transaction(),
-            }
+            settle_transaction(thread, verb, transaction_before, accepted(conn, answered));
             if !answered {
                 conn.reply(&local_error(config))?;
             }
             Ok((Flow::Continue, None))
         }
+    }
+}
+
+/// Whether the client was told the command succeeded before its handler failed.
+fn accepted(conn: &Connection, answered: bool) -> bool {
+    answered && conn.last_code / 100 == 2
+}
+
+/// The transaction after a handler failed (returned an error of its own or panicked), as the
+/// client now sees it. A command whose success it was told of stands, as a 250 to MAIL or
+/// RCPT says (RFC 5321 §4.1.1.2, §4.1.1.3). Any other is undone, since a failed handler may
+/// have left it half-done: the recipients it added are dropped and a MAIL opens no
+/// transaction, while the transaction before it goes on. Resetting that too would answer
+/// the DATA of a client that took the 451 as one recipient's temporary failure (§4.2.5) with
+/// a 503, a permanent failure for the recipients already accepted. The message's own reply
+/// ends the transaction, failed or not (§4.1.1.4, RFC 3030 §2).
+fn settle_transaction(
+    thread: &mut SmtpServerThread,
+    verb: &str,
+    before: (bool, usize),
+    accepted: bool,
+) {
+    match before {
+        _ if matches!(verb, "DATA" | "BDAT") => thread.reset_transaction(),
+        _ if accepted => {}
+        (true, recipients) => thread.rcpt_list.truncate(recipients),
+        (false, _) => thread.reset_transaction(),
     }
 }
 

@@ -189,6 +189,10 @@ impl Connection {
         let filled = self.rlen > 0 && self.rlen == self.rbuf.len();
         self.rpos = 0;
         self.rlen = 0;
+        if !self.bulk && self.rbuf.len() > COMMAND_BUF {
+            // Left from bulk data by a long run of commands pipelined after it.
+            crate::buffers::give_back(std::mem::take(&mut self.rbuf));
+        }
         let grow_to = if self.bulk { DATA_BUF } else { COMMAND_BUF };
         if self.rbuf.is_empty() {
             self.rbuf.resize(FIRST_BUF, 0);
@@ -333,14 +337,25 @@ impl Connection {
         }
     }
 
-    /// Gives the bulk buffer back once it is empty, so an idle session holds little memory.
+    /// Gives the bulk buffer back, so an idle session holds little memory. Commands the
+    /// client pipelined after the data (RFC 2920 §3.1) move to a small buffer; more than a
+    /// command buffer of them stay until they are read (`prepare_read` then shrinks it).
     pub(crate) fn use_command_buffer(&mut self) {
         self.bulk = false;
-        if self.rbuf.len() > COMMAND_BUF && self.rpos == self.rlen {
-            crate::buffers::give_back(std::mem::take(&mut self.rbuf));
-            self.rpos = 0;
-            self.rlen = 0;
+        let unread = self.rlen - self.rpos;
+        if self.rbuf.len() <= COMMAND_BUF || unread > COMMAND_BUF {
+            return;
         }
+        let small = if unread == 0 {
+            Vec::new()
+        } else {
+            let mut small = vec![0u8; unread.max(FIRST_BUF)];
+            small[..unread].copy_from_slice(&self.rbuf[self.rpos..self.rlen]);
+            small
+        };
+        crate::buffers::give_back(std::mem::replace(&mut self.rbuf, small));
+        self.rpos = 0;
+        self.rlen = unread;
     }
 
     /// Reads one line into `out` (without CRLF or LF). At most `max` octets including the

@@ -97,3 +97,24 @@ fn an_over_long_line_in_pieces_is_reported_once_and_skipped() {
     let got = taken_in_pieces(&[b"ABCD", b"EFG", b"HIJ\r\nOK\r\n"], 8);
     assert_eq!(got, ["-", "-", "<TOO LONG>", "OK", "-"]);
 }
+
+/// Commands pipelined after a large message's data (RFC 2920 §3.1) do not keep the 64 KiB
+/// data buffer: they move to a small one, and are read from there.
+#[test]
+fn commands_after_bulk_data_leave_the_data_buffer() {
+    let mut input = vec![b'x'; 100_000];
+    input.extend_from_slice(b"NOOP\r\nQUIT\r\n");
+    let mut c = pair(&input);
+    c.use_data_buffer();
+    let mut left = 100_000;
+    while left > 0 {
+        c.fill().unwrap();
+        let n = c.buffered().len().min(left);
+        c.consume(n);
+        left -= n;
+    }
+    assert_eq!(c.rbuf.len(), DATA_BUF, "the data was read in bulk");
+    c.use_command_buffer();
+    assert!(c.rbuf.len() <= COMMAND_BUF, "{} bytes kept", c.rbuf.len());
+    assert_eq!(lines(&mut c, 512), ["NOOP", "QUIT"]);
+}

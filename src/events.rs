@@ -72,7 +72,10 @@ pub type ReceiveMessageHandler =
     Box<dyn Fn(&mut SmtpServerThread, &mut Message) -> Result<(), Reply> + Send + Sync>;
 
 /// `on_connect`: called before the greeting; `Err(reply)` sends that reply instead of the
-/// greeting and closes (e.g. `554 5.7.1` for a blocked address, RFC 5321 §3.1).
+/// greeting and closes (e.g. `554 5.7.1` for a blocked address, RFC 5321 §3.1, or `421`
+/// for a temporary refusal; a 2xx or 3xx, which refuses nothing, is sent as `421`). Behind a
+/// proxy ([`SmtpServer::proxy_protocol`](crate::SmtpServer::proxy_protocol)) it runs after
+/// the PROXY header, so `thread.peer_addr` is the client's.
 pub type ConnectHandler = Box<dyn Fn(&mut SmtpServerThread) -> Result<(), Reply> + Send + Sync>;
 
 /// `on_before_command_handler` (Indy's `OnBeforeCommandHandler`): a command line was read and

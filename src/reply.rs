@@ -146,6 +146,24 @@ impl Reply {
         }
     }
 
+    /// An application's refusal of a connection, sent in place of the greeting: RFC 5321
+    /// §3.1 and §4.3.2 have 554 for it, or 421 for a temporary one. A reply that refuses
+    /// nothing (2xx, 3xx) would have the client go on after it, so it goes out as 421.
+    pub(crate) fn into_refusal(self) -> Reply {
+        if self.code >= 400 {
+            return self;
+        }
+        log::error!(
+            "on_connect refused a client with {}, which is no refusal; sending 421 instead",
+            self.code
+        );
+        Reply {
+            code: 421,
+            enhanced: None,
+            text: self.text,
+        }
+    }
+
     /// The bytes sent on the wire; `enhanced` is whether the session uses ENHANCEDSTATUSCODES.
     pub fn to_wire(&self, enhanced: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.text.len() + 16);

@@ -245,7 +245,7 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
         match verdict {
             Ok(Ok(())) => {}
             Ok(Err(reply)) => {
-                conn.reply(&reply.into_final())?;
+                conn.reply(&reply.into_refusal())?;
                 conn.flush()?;
                 return Ok(Flow::Close);
             }

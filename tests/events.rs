@@ -213,6 +213,7 @@ fn on_connect_refusal() {
     let ts = server_with(move |s| {
         s.on_connect = Some(Box::new(move |_| match c2.fetch_add(1, Ordering::SeqCst) {
             0 => Err(Reply::new(554, "no service for you").with_enhanced("5.7.1")),
+            1 => Err(Reply::new(354, "a refusal that is none")),
             _ => Ok(()),
         }));
         s.on_disconnect = Some(Box::new(move |_| {
@@ -223,11 +224,15 @@ fn on_connect_refusal() {
     assert_eq!(c.read_line(), "554 no service for you\r\n");
     assert!(c.is_closed());
     assert!(wait_until(|| disconnects.load(Ordering::SeqCst) == 1));
+    // A 3xx (or 2xx) refusal would read as leave to go on: it goes out as 421.
+    let mut c = common::Client::connect_silent(ts.addr);
+    assert_eq!(c.read_line(), "421 a refusal that is none\r\n");
+    assert!(c.is_closed());
     let mut c = ts.client();
     assert_eq!(c.greeting.0, 220);
     expect_prefix(&mut c, "QUIT", "221 ");
-    assert!(wait_until(|| disconnects.load(Ordering::SeqCst) == 2));
-    assert_eq!(connects.load(Ordering::SeqCst), 2);
+    assert!(wait_until(|| disconnects.load(Ordering::SeqCst) == 3));
+    assert_eq!(connects.load(Ordering::SeqCst), 3);
 }
 
 // Indy's OnDisconnect: exactly once per session, however it ends (QUIT, the client dropping

@@ -74,10 +74,10 @@ fn body(size: usize, dots: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(size + 80);
     let mut n = 0usize;
     while out.len() < size {
-        if dots && n % 4 == 0 {
+        if dots && n.is_multiple_of(4) {
             out.push(b'.');
         }
-        let fill = 74 - usize::from(dots && n % 4 == 0);
+        let fill = 74 - usize::from(dots && n.is_multiple_of(4));
         out.extend((0..fill).map(|i| b'a' + ((i + n) % 26) as u8));
         out.extend_from_slice(b"\r\n");
         n += 1;

@@ -96,7 +96,7 @@ fn nofile_limits() -> (Option<u64>, Option<u64>) {
 /// Raises the soft RLIMIT_NOFILE to the hard one through `prlimit` if it is below `need`.
 fn raise_nofile(need: u64) {
     let (soft, hard) = nofile_limits();
-    if soft.map_or(true, |s| s >= need) {
+    if soft.is_none_or(|s| s >= need) {
         return;
     }
     let target = hard.map_or("unlimited".to_string(), |h| h.to_string());

@@ -5,8 +5,8 @@
 //! ```
 //!
 //! Each message is one file, written in `DIR/tmp` and moved into `DIR/new` before the `250`
-//! goes out, holding `X-Peer:`, `X-MailFrom:` and `X-RcptTo:` lines followed by the exact
-//! data received. SIGTERM or SIGINT stops it gracefully (exit 0). Logs go to stderr
+//! goes out, holding `X-Peer:`, `X-MailFrom:` and `X-RcptTo:` lines followed by the data as
+//! received (dot-unstuffed; a bare LF is stored as CRLF, the default `BareNewlinePolicy`). SIGTERM or SIGINT stops it gracefully (exit 0). Logs go to stderr
 //! (`RUST_LOG`, default `info`). `--help` lists the flags; a bad command line exits with 2.
 
 use std::collections::HashMap;
@@ -46,8 +46,8 @@ usage: smtpd [FLAGS]
   --help                   show this help
 
 Flags taking a value also accept --flag=VALUE. The default --listen applies unless --listen
-is given (--tls-listen adds to it). A bad command line exits with status 2,
-a failure to start (address in use, unwritable Maildir) with 1. SIGTERM or SIGINT stops
+is given (--tls-listen adds to it). A bad command line (unreadable TLS files included)
+exits with status 2, a failure to start (address in use, unwritable Maildir) with 1. SIGTERM or SIGINT stops
 gracefully and exits with 0. Logging: RUST_LOG (default info), to stderr.
 ";
 

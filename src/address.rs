@@ -21,7 +21,7 @@
 //!   read as octal; IPv6 literals use [`std::net::Ipv6Addr`] (RFC 4291 text forms).
 //! - With SMTPUTF8, non-ASCII characters are accepted wherever RFC 6531 §3.3 extends the grammar
 //!   (atext, qtextSMTP, sub-domain as U-label, esmtp-value); U-labels are not checked against
-//!   IDNA2008 (that needs tables this dependency-free crate does not carry). C1 control
+//!   IDNA2008 (that needs Unicode tables this parser does not carry). C1 control
 //!   characters (U+0080..U+009F) are refused like the C0 ones.
 
 use std::fmt;

@@ -114,15 +114,17 @@ pub struct Limits {
     /// Largest message in octets after dot-unstuffing (RFC 1870); 0 = unlimited. Default 10 MiB.
     pub max_message_size: u64,
     /// Recipients per transaction (RFC 5321 §4.5.3.1.8 asks for at least 100); past it
-    /// `452 4.5.3`. Default 100.
+    /// `452 4.5.3`; 0 = unlimited. Default 100.
     pub max_recipients: usize,
-    /// Transactions (MAIL commands accepted) per session, RFC 9422 MAILMAX; 0 = unlimited.
+    /// Transactions (MAIL commands accepted) per session, RFC 9422 MAILMAX; the next MAIL
+    /// gets `452 4.5.3`; 0 = unlimited. Default 0.
     pub max_transactions: usize,
     /// Longest text line in DATA including CRLF (RFC 5321 §4.5.3.1.6: 1000); `None` = no
-    /// limit (the default: real mail often breaks it). A longer line refuses the whole message.
+    /// limit (the default: real mail often breaks it). A longer line refuses the whole message
+    /// with `550 5.6.0`, after it has been read to its end.
     pub max_data_line_length: Option<usize>,
-    /// Bad commands (syntax errors and unknown verbs: 500, 501, 502, 504, 555) before
-    /// `421 4.7.0` and close; 0 = unlimited. Default 10. Sequence errors (503) do not count:
+    /// Bad commands (syntax errors, over-long lines, unknown or unassigned verbs: 500, 501,
+    /// 502, 504, 555) before `421 4.7.0` and close; 0 = unlimited. Default 10. Sequence errors (503) do not count:
     /// with PIPELINING (RFC 2920 §3.1) one refused MAIL turns the rest of its group into 503s.
     pub max_bad_commands: u32,
     /// Failed AUTH attempts before `421 4.7.0` and close; 0 = unlimited. Default 3.
@@ -144,7 +146,8 @@ pub struct Limits {
     /// How long a STARTTLS or implicit-TLS handshake may take. Default 30 s.
     pub tls_handshake_timeout: Duration,
     /// Wait this long before the greeting and refuse clients that talk first (like Postfix's
-    /// pre-greet test; RFC 5321 §4.3.1 says the client waits for the 220). Default: no wait.
+    /// pre-greet test; RFC 5321 §4.3.1 says the client waits for the 220): such a client gets
+    /// `554` (no enhanced code: there was no EHLO) and is closed. Default: no wait.
     pub greeting_delay: Option<Duration>,
 }
 

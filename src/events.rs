@@ -80,8 +80,10 @@ pub type ConnectHandler = Box<dyn Fn(&mut SmtpServerThread) -> Result<(), Reply>
 
 /// `on_before_command_handler` (Indy's `OnBeforeCommandHandler`): a command line was read and
 /// its handler is about to run; the line as received, without its line end (unknown and
-/// malformed commands too, not lines read by a handler such as AUTH's responses), except
-/// that an AUTH initial response (credentials) is replaced by `*`. For logging and auditing
+/// malformed commands too, not lines read by a handler such as AUTH's responses, nor lines
+/// refused before any handler: over the line limit, or ending in a bare LF under
+/// `BareNewlinePolicy::Reject`), except that an AUTH initial response (credentials) is
+/// replaced by `*`. For logging and auditing
 /// every command in one place.
 pub type BeforeCommandHandler = Box<dyn Fn(&SmtpServerThread, &str) + Send + Sync>;
 

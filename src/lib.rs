@@ -3,8 +3,11 @@
 //! A blocking, thread-per-connection SMTP server library modelled on Delphi Indy 9's
 //! `TIdSMTPServer`: one [`SmtpServer`] with Indy's properties and events (as closures), one
 //! [`SmtpServerThread`] per client, a [`CommandHandlers`] table of verbs, and replaceable
-//! reply texts in [`SmtpMessages`]. Exact to RFC 5321 and its extensions, and hardened against
-//! hostile clients (SMTP smuggling, over-long lines, trickling, STARTTLS injection).
+//! reply texts in [`SmtpMessages`]. Handlers run on blocking threads; on Linux an idle session
+//! waits in epoll without one (`park_idle_sessions`). It follows RFC 5321 and its extensions
+//! (the few leniencies, such as a bare LF ending a command line, are documented where they
+//! are), and is hardened against hostile clients (SMTP smuggling, over-long lines,
+//! trickling, STARTTLS injection).
 //!
 //! ```no_run
 //! use indy_smtp::{SmtpServer, ReceiveMode};

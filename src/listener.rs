@@ -203,11 +203,21 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener, implicit_tls: bool)
 }
 
 /// Refuses a connection with a 421 written straight from the listener (RFC 5321 §3.1:
-/// a server may answer 421 instead of 220).
+/// a server may answer 421 instead of 220), with `messages.max_connection_reply`.
 fn refuse(shared: &Shared, tcp: &TcpStream, peer: SocketAddr, why: &str) {
+    refuse_with(
+        shared,
+        tcp,
+        peer,
+        why,
+        &shared.config.messages.max_connection_reply,
+    );
+}
+
+/// [`refuse`] with another text (a template: `%h` is the host name).
+fn refuse_with(shared: &Shared, tcp: &TcpStream, peer: SocketAddr, why: &str, template: &str) {
     log::warn!("refusing {peer}: {why}");
-    let m = &shared.config.messages;
-    let text = fill_template(&m.max_connection_reply, "", &shared.config.hostname);
+    let text = fill_template(template, "", &shared.config.hostname);
     let reply = Reply::new(421, text);
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = (&*tcp).write_all(&reply.to_wire(false));
@@ -222,7 +232,8 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
     }
     if let Some(proxy) = &config.proxy_protocol {
         if !proxy.trusts(peer.ip()) {
-            return refuse(shared, &tcp, peer, "not a trusted proxy");
+            let text = "%h Service available only through its proxy";
+            return refuse_with(shared, &tcp, peer, "not a trusted proxy", text);
         }
     }
     // Behind a proxy every connection comes from the proxy: the client's address, known

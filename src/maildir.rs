@@ -88,11 +88,17 @@ impl fmt::Debug for Maildir {
 
 impl Maildir {
     /// Opens the Maildir at `dir`, creating `dir`, `tmp/`, `new/` and `cur/` as needed
-    /// (mode 0700 on Unix, as mail is private).
+    /// (mode 0700 on Unix, as mail is private). On Linux it also fails when this process may
+    /// not write to `tmp/` and `new/` (permissions, a read-only file system), so that a
+    /// server finds out at start, not at its first message.
     pub fn create(dir: impl AsRef<Path>) -> io::Result<Maildir> {
         let root = dir.as_ref().to_path_buf();
         for sub in ["tmp", "new", "cur"] {
             create_private_dir(&root.join(sub))?;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        for sub in ["tmp", "new"] {
+            unnamed::check_writable(&root.join(sub))?;
         }
         Ok(Maildir {
             tmp: root.join("tmp"),
@@ -465,6 +471,24 @@ mod unnamed {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Fails unless files can be created in `dir` (write and search permission, a writable
+    /// file system).
+    pub(super) fn check_writable(dir: &Path) -> io::Result<()> {
+        use rustix::fs::{accessat, Access};
+        accessat(
+            CWD,
+            dir,
+            Access::WRITE_OK | Access::EXEC_OK,
+            AtFlags::empty(),
+        )
+        .map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("cannot write to {}: {e}", dir.display()),
+            )
+        })
     }
 
     /// Whether `linkat(fd, "", AT_EMPTY_PATH)` may be used: Linux 6.10 allows it for a file

@@ -40,7 +40,8 @@ const V2_FIXED: usize = 16;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyProtocol {
     /// The proxies' addresses. A connection from anywhere else is refused with
-    /// `421 4.7.0` (RFC 5321 §3.1: a server may answer 421 instead of 220). Must not be empty.
+    /// `421 <host> Service available only through its proxy` (RFC 5321 §3.1: a server may
+    /// answer 421 instead of 220). Must not be empty.
     pub trusted: Vec<Network>,
     /// How long the proxy may take to send its header; 5 s. Checked after each read, so a
     /// proxy trickling its header is cut off within twice this time.

@@ -63,7 +63,8 @@ impl Reply {
     ///
     /// What is sent is always a well-formed reply: a code outside 200-599 goes out as `451`,
     /// and so does a 3xx where the client waits for a final reply (from `on_command_mail`,
-    /// `on_command_rcpt`, a receive event or `on_connect`), with an error logged; an enhanced
+    /// `on_command_rcpt` or a receive event), with an error logged (a 2xx or 3xx refusal from
+    /// `on_connect` goes out as `421`); an enhanced
     /// code of the wrong class (`550` with `2.0.0`) is replaced by the class default; each
     /// line of `text` becomes one reply line, with control characters replaced.
     pub fn new(code: u16, text: impl Into<String>) -> Reply {

@@ -34,7 +34,8 @@ use crate::proxy::ProxyProtocol;
 /// handle.stop();
 /// ```
 pub struct SmtpServer {
-    /// Port for the default binding when `bindings` is empty (Indy's `DefaultPort`). 25.
+    /// Port for the default binding when `bindings` and `tls_bindings` are both empty (Indy's
+    /// `DefaultPort`). 25.
     pub default_port: u16,
     /// Addresses to listen on (Indy's `Bindings`); when both this and `tls_bindings` are
     /// empty, `0.0.0.0:default_port`.
@@ -119,8 +120,8 @@ pub struct SmtpServer {
     /// (RFC 4954 §4). A `535` it sends counts towards `limits.max_auth_failures`. EHLO
     /// advertises the `AUTH ...` line the application puts in `extensions.extra`, or else
     /// `AUTH LOGIN` as Indy 9 did (hidden on cleartext, like the built-in LOGIN, when TLS is
-    /// configured and `allow_insecure_auth` is off). Its replies get the class's enhanced
-    /// code unless they carry one: give a `235` `.with_enhanced("2.7.0")` (RFC 4954 §6).
+    /// configured and `allow_insecure_auth` is off). A reply without an enhanced code gets
+    /// RFC 4954 §6's for its code (`235 2.7.0`, `535 5.7.8`), or its class's.
     pub on_command_auth: Option<CommandHandler>,
     /// EXPN (Indy's `OnCommandEXPN`); unassigned: `502 5.5.1`.
     pub on_command_expn: Option<CommandHandler>,
@@ -152,7 +153,8 @@ pub struct SmtpServer {
     pub on_connect: Option<ConnectHandler>,
     /// A session ended (Indy's `OnDisconnect`).
     pub on_disconnect: Option<DisconnectHandler>,
-    /// A handler panicked (Indy's `OnException`).
+    /// A handler panicked or a command handler returned an error of its own (Indy's
+    /// `OnException`); see [`ExceptionHandler`](crate::ExceptionHandler).
     pub on_exception: Option<ExceptionHandler>,
     /// A verb with no handler (Indy's `OnNoCommandHandler`); unassigned: `500 5.5.2`.
     pub on_no_command_handler: Option<CommandHandler>,
@@ -284,8 +286,8 @@ impl SmtpServer {
     /// Starts listening and serving (Indy's `Active := True`). Fails before listening when the
     /// configuration cannot work: no receive event for the mode, `auth_mode` without any way
     /// to check a login, TLS wanted but not configured, a command line limit under RFC 5321's
-    /// 512 octets, a handler under a verb no command can name, or an address that cannot be
-    /// bound.
+    /// 512 octets, a handler under a verb no command can name, `proxy_protocol` trusting no
+    /// address, or an address that cannot be bound (see [`Error`]).
     pub fn start(self) -> Result<ServerHandle> {
         self.validate()?;
         self.warn_unused_receive_events();
@@ -370,6 +372,11 @@ impl SmtpServer {
         {
             false
         }
+    }
+
+    /// A text of `messages` with `%h` filled in, for a reply that has no `%s` value.
+    pub(crate) fn text(&self, template: &str) -> String {
+        crate::reply::fill_template(template, "", &self.hostname)
     }
 
     /// The addresses `start` will bind.

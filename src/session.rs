@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::deadline;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::proxy::ProxyHeader;
+use crate::proxy::{ProxyError, ProxyHeader};
 use crate::reply::{fill_template, Reply};
 use crate::server::Shared;
 use crate::thread::{Pending, SmtpServerThread};
@@ -79,8 +79,8 @@ pub(crate) fn run(
 }
 
 /// Whether the accepting thread may greet a new connection itself: nothing before the 220
-/// can block (no PROXY header, no `on_connect`, no greeting delay, no TLS handshake) and the session can then
-/// be parked, so a connection costs no hand-over to a pool thread.
+/// can block (no PROXY header, no `on_connect`, no greeting delay, no TLS handshake) and the
+/// session can then be parked, so a connection costs no hand-over to a pool thread.
 pub(crate) fn greets_inline(shared: &Shared, implicit_tls: bool) -> bool {
     let config = &shared.config;
     shared.runtime.parking.is_some()
@@ -290,6 +290,11 @@ fn take_proxy_header(
             destination,
         }) => (source, destination),
         Ok(ProxyHeader::Local) => return Ok(Flow::Continue),
+        // A load balancer's health check: connect, then close.
+        Err(ProxyError::Closed) => {
+            log::info!("session {id}: closed before its PROXY header");
+            return Ok(Flow::Close);
+        }
         Err(e) => {
             log::warn!("session {id}: {e}; closed");
             return Ok(Flow::Close);

@@ -1,7 +1,7 @@
 //! Trace header fields (RFC 5321 §4.4): the `Received:` line an SMTP server MUST add at the
 //! top of every message it accepts for delivery or relaying, and the `Return-Path:` line of
-//! final delivery. The server never changes the bytes it receives (the receive events get
-//! them exact), so an application that delivers or relays prepends these itself:
+//! final delivery. The server adds nothing to the data it hands the receive events, so an
+//! application that delivers or relays prepends these itself:
 //!
 //! ```
 //! use std::io::Read;
@@ -20,7 +20,8 @@
 //! What the `Received:` line says, clause by clause (RFC 5321 §4.4 `Stamp`):
 //! - `from`: the HELO/EHLO name when it is a domain or an address literal, then the client's
 //!   address literal in parentheses (`TCP-info`); a name that is neither is not trusted as a
-//!   domain: the address literal takes its place and the name goes in a comment.
+//!   domain: the address literal takes its place and the name goes in a comment. Over TLS a
+//!   comment follows with the protocol version and cipher suite (`(using TLSv1_3 with ...)`).
 //! - `by`: the name the application gives (its host name).
 //! - `with`: `SMTP` after HELO, `ESMTP` after EHLO, with RFC 3848's `S` for TLS and `A` for
 //!   an authenticated client (`ESMTPSA`), or RFC 6531 §3.7.3's `UTF8SMTP*` for a transaction
@@ -41,7 +42,7 @@ use crate::address::is_domain_or_address_literal;
 use crate::thread::SmtpServerThread;
 
 /// The `Received:` header field for the session's current transaction, ending in CRLF and
-/// folded before each clause (see the [module](self) documentation). `by` is the receiving
+/// folded before `by` and `for` (see the [module](self) documentation). `by` is the receiving
 /// host's name; `id` an identifier of the message, kept only if it is an RFC 5321 `Atom`
 /// (letters, digits and ``!#$%&'*+-/=?^_`{|}~``, no dots);
 /// `when` the time the message was received.
@@ -52,7 +53,7 @@ use crate::thread::SmtpServerThread;
 /// # fn check(thread: &indy_smtp::SmtpServerThread) {
 /// let when = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
 /// let line = trace::received(thread, "mx.example.org", Some("a1b2"), when);
-/// // "Received: from client.example ([192.0.2.1])\r\n\tby mx.example.org with ESMTPS id a1b2\r\n
+/// // "Received: from client.example ([192.0.2.1])\r\n\tby mx.example.org with ESMTP id a1b2\r\n
 /// //  \tfor <bob@example.org>; Fri, 15 Jan 2027 08:00:00 +0000\r\n"
 /// # }
 /// ```

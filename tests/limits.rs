@@ -480,3 +480,36 @@ fn maximal_timeouts_do_not_overflow() {
     s.handle.stop();
     assert_eq!(idle.read_reply().0, 421);
 }
+
+// Every reply text of `messages` fills in `%h`, those sent for a limit or a local error too.
+#[test]
+fn limit_and_error_texts_fill_in_the_host_name() {
+    let ts = start(|s| {
+        s.limits.max_message_size = 100;
+        s.limits.max_line_length = 512;
+        s.messages.line_too_long = "%h: line too long".into();
+        s.messages.message_too_large = "%h: too big".into();
+        s.messages.local_error = "%h: local error".into();
+        s.command_handlers
+            .add("XFAIL", |_, _| Err(std::io::Error::other("disk").into()));
+    });
+    let mut c = ts.client();
+    ehlo(&mut c);
+    let line = format!("NOOP {}", "x".repeat(600));
+    let (code, text) = c.cmd(&line);
+    assert_eq!(
+        (code, text.as_str()),
+        (500, "5.5.6 test.example: line too long")
+    );
+    let (code, text) = c.cmd("XFAIL");
+    assert_eq!(
+        (code, text.as_str()),
+        (451, "4.3.0 test.example: local error")
+    );
+    c.expect("MAIL FROM:<a@b.example>", 250);
+    c.expect("RCPT TO:<c@d.example>", 250);
+    c.expect("DATA", 354);
+    c.send(&[b"x".repeat(200).as_slice(), b"\r\n.\r\n"].concat());
+    let (code, text) = c.read_reply();
+    assert_eq!((code, text.as_str()), (552, "5.3.4 test.example: too big"));
+}

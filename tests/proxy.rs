@@ -162,7 +162,8 @@ fn no_valid_header_closes_without_a_reply() {
 fn an_untrusted_address_is_refused_before_its_header_is_read() {
     let (server, seen) = behind_proxy("10.0.0.0/8", |_| {});
     let mut c = via_proxy(&server, &v1("203.0.113.7:51234"));
-    assert_eq!(c.greeting.0, 421);
+    let text = "test.example Service available only through its proxy";
+    assert_eq!(c.greeting, (421, text.to_string()));
     assert!(c.is_closed());
     assert!(seen.lock().is_empty());
 }

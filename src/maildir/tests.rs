@@ -28,6 +28,31 @@ fn create_makes_the_three_directories() {
     Maildir::create(&dir).unwrap();
 }
 
+/// A Maildir whose `new/` this process may not write to is refused when it is opened, not
+/// at its first message. Root may write anywhere, so as root the same Maildir opens.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn create_refuses_a_maildir_it_cannot_write_to() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("md");
+    Maildir::create(&dir).unwrap();
+    fs::set_permissions(dir.join("new"), fs::Permissions::from_mode(0o500)).unwrap();
+    let opened = Maildir::create(&dir);
+    // The effective uid is the second number of /proc/self/status's `Uid:` line.
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let root_user = uid_line.split_whitespace().nth(2) == Some("0");
+    if root_user {
+        assert!(opened.is_ok(), "{:?}", opened.err());
+    } else {
+        let err = opened.expect_err("new/ is not writable");
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("new"), "{err}");
+    }
+    fs::set_permissions(dir.join("new"), fs::Permissions::from_mode(0o700)).unwrap();
+}
+
 /// The Maildir at `root`, once as it comes (O_TMPFILE on Linux where the file system has
 /// it) and once forced onto the portable path with named files in tmp/.
 fn both_ways(root: &Path) -> Vec<Maildir> {

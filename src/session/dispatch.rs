@@ -23,8 +23,8 @@ pub(super) fn handle_line(
     let config = &shared.config;
     match status {
         LineStatus::TooLong => {
-            let m = &config.messages.line_too_long;
-            conn.reply(&Reply::new(500, m.clone()).with_enhanced("5.5.6"))?;
+            let text = config.text(&config.messages.line_too_long);
+            conn.reply(&Reply::new(500, text).with_enhanced("5.5.6"))?;
             Ok((Flow::Continue, None))
         }
         LineStatus::Line { bare_lf: true }
@@ -170,7 +170,7 @@ pub(super) fn run_handler(
         // RFC 5321 §4.5.3.1.4: a too-long line is a 500 5.5.6, not the end of the session.
         Ok(Err(Error::LineTooLong)) => {
             let reply =
-                Reply::new(500, config.messages.line_too_long.clone()).with_enhanced("5.5.6");
+                Reply::new(500, config.text(&config.messages.line_too_long)).with_enhanced("5.5.6");
             conn.reply(&reply)?;
             Ok((flow, pending))
         }

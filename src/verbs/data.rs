@@ -209,19 +209,25 @@ fn refusal(server: &SmtpServer, status: DataStatus) -> Reply {
     let m = &server.messages;
     match status {
         // RFC 1870 §6.2: over the limit → read to the end, then one 552.
-        DataStatus::TooLarge => Reply::new(552, m.message_too_large.clone()).with_enhanced("5.3.4"),
-        DataStatus::BareNewline => Reply::new(550, m.bare_newline.clone()).with_enhanced("5.6.11"),
+        DataStatus::TooLarge => {
+            Reply::new(552, server.text(&m.message_too_large)).with_enhanced("5.3.4")
+        }
+        DataStatus::BareNewline => {
+            Reply::new(550, server.text(&m.bare_newline)).with_enhanced("5.6.11")
+        }
         // RFC 5321 §4.5.3.1.6: a text line over the limit. 550 5.6.0 (RFC 3463 §3.7, a content
         // problem) rather than 500, which RFC 5321 §4.3.2 does not list after DATA and which
         // would count as a bad command.
-        DataStatus::LineTooLong => Reply::new(550, m.line_too_long.clone()).with_enhanced("5.6.0"),
+        DataStatus::LineTooLong => {
+            Reply::new(550, server.text(&m.line_too_long)).with_enhanced("5.6.0")
+        }
         DataStatus::Complete => verdict_reply(server, Ok(())),
     }
 }
 
 /// `451 4.3.0` with `messages.local_error` (RFC 5321 §4.2.2: local error in processing).
 pub(crate) fn local_error(server: &SmtpServer) -> Reply {
-    Reply::new(451, server.messages.local_error.clone()).with_enhanced("4.3.0")
+    Reply::new(451, server.text(&server.messages.local_error)).with_enhanced("4.3.0")
 }
 
 fn log_outcome(thread: &SmtpServerThread, reply: &Reply) {

@@ -13,7 +13,7 @@ pub(crate) mod envelope;
 pub(crate) mod info;
 pub(crate) mod session;
 
-/// Indy 9's registration order, then AUTH and the extension verbs.
+/// Indy 9's registration order (AUTH first), then the extension verbs.
 pub(crate) const BUILTIN_VERBS: [&str; 18] = [
     "AUTH", "HELP", "SOML", "SEND", "SAML", "VRFY", "EXPN", "TURN", "RSET", "DATA", "HELO", "EHLO",
     "MAIL", "NOOP", "QUIT", "RCPT", "BDAT", "STARTTLS",

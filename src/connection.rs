@@ -210,21 +210,20 @@ impl Connection {
             return Err(Error::ConnectionClosed);
         }
         self.rlen = n;
-        self.drained = n < self.rbuf.len();
+        // Under TLS a short read says nothing about the socket (rustls reads records ahead):
+        // only a read that found it empty does (`fill_now`).
+        self.drained = n < self.rbuf.len() && matches!(self.stream, Stream::Plain(_));
         Ok(())
     }
 
-    /// Reads what has arrived without waiting (plain TCP; the buffer must be empty). False
-    /// when nothing had.
+    /// Reads what has arrived without waiting (the buffer must be empty). False when nothing
+    /// had.
     pub(crate) fn fill_now(&mut self) -> Result<bool> {
         let result = self.try_fill_now();
         self.noted(result)
     }
 
     fn try_fill_now(&mut self) -> Result<bool> {
-        if !matches!(self.stream, Stream::Plain(_)) {
-            return Ok(false);
-        }
         self.prepare_read();
         match self.read_now()? {
             Some(n) => self.took(n).map(|()| true),
@@ -286,36 +285,22 @@ impl Connection {
         }
     }
 
-    /// A read that does not wait: `None` when nothing has arrived (or for TLS, whose reads
-    /// may need several socket reads).
+    /// A read that does not wait: `None` when nothing has arrived.
     fn read_now(&mut self) -> Result<Option<usize>> {
-        match &self.stream {
-            Stream::Plain(tcp) => {
-                crate::parking::recv_now(&tcp.0, &mut self.rbuf).map_err(Error::from)
-            }
-            _ => Ok(None),
-        }
+        self.stream.read_now(&mut self.rbuf).map_err(Error::from)
     }
 
-    /// Whether the session may wait for its next input parked: nothing is buffered here or
-    /// inside a TLS layer (plain TCP only: rustls may hold received records the socket no
-    /// longer shows). The beginning of a line, or the rest of an over-long one being skipped,
-    /// may be pending: `take_line` goes on with it.
+    /// Whether the session may wait for its next input parked: nothing is buffered here
+    /// (what rustls holds, `fill_now` finds before the session parks: see `drained`). The
+    /// beginning of a line, or the rest of an over-long one being skipped, may be pending:
+    /// `take_line` goes on with it.
     pub(crate) fn can_park(&self) -> bool {
-        self.is_plain() && self.rpos == self.rlen
+        self.rpos == self.rlen && self.stream.socket().is_some()
     }
 
-    /// Plain TCP, not TLS.
-    pub(crate) fn is_plain(&self) -> bool {
-        matches!(self.stream, Stream::Plain(_))
-    }
-
-    /// The plain socket, for parking.
-    pub(crate) fn plain_socket(&self) -> Option<&Arc<TcpStream>> {
-        match &self.stream {
-            Stream::Plain(tcp) => Some(&tcp.0),
-            _ => None,
-        }
+    /// The socket, for parking.
+    pub(crate) fn socket(&self) -> Option<&Arc<TcpStream>> {
+        self.stream.socket()
     }
 
     fn set_socket_read_timeout(&mut self, timeout: Duration) -> Result<()> {
@@ -466,18 +451,17 @@ impl Connection {
     }
 
     fn try_flush(&mut self) -> Result<()> {
-        if !self.wbuf.is_empty() && crate::parking::serves_parked_sessions() {
+        let pending = |c: &Self| !c.wbuf.is_empty() || c.stream.output_pending();
+        if pending(self) && crate::parking::serves_parked_sessions() {
             // A client that does not read its replies must not stall the parked sessions:
             // what the socket cannot take at once goes out after the poller role passed on.
-            if let Stream::Plain(tcp) = &self.stream {
-                let sent = crate::parking::send_now(&tcp.0, &self.wbuf).map_err(Error::from)?;
-                self.wbuf.drain(..sent);
-                if !self.wbuf.is_empty() {
-                    crate::parking::before_blocking();
-                }
+            let sent = self.stream.write_now(&self.wbuf)?;
+            self.wbuf.drain(..sent);
+            if pending(self) {
+                crate::parking::before_blocking();
             }
         }
-        if !self.wbuf.is_empty() {
+        if pending(self) {
             let result = self.stream.write_all(&self.wbuf);
             self.wbuf.clear();
             result?;
@@ -579,6 +563,9 @@ impl Connection {
                 // `set_read_timeout` set theirs again.
                 self.socket_read_timeout = None;
                 self.write_timeout = None;
+                // The handshake's reads may have taken the client's first records with them
+                // (a command sent right after its Finished): look before parking.
+                self.drained = false;
                 Ok(())
             }
             other => {

@@ -15,7 +15,9 @@
 //! holder blocks on one client's socket in the middle of a command (a slow DATA, an AUTH
 //! exchange), it passes the role to another pool thread and goes on serving that one session
 //! alone; a watchdog does the same for a handler that runs longer than a tick. TLS sessions
-//! are never parked (rustls may hold records the socket no longer shows): they keep a thread.
+//! park too: before one parks, the records on its socket are read without waiting until the
+//! socket is empty (rustls may hold plaintext the socket no longer shows), and its replies,
+//! once encrypted, are sent the same way.
 //!
 //! When the role holder is saturated with heavy steps (handlers such as Maildir delivery keep
 //! its CPU busy), a *helper* thread joins it, up to one per further CPU: it waits on the same

@@ -94,9 +94,8 @@ pub struct SmtpServer {
     /// 30 s. A handler still running then is waited for (see
     /// [`ServerHandle::stop`](crate::ServerHandle::stop)).
     pub stop_timeout: Duration,
-    /// TLS settings for STARTTLS and `tls_bindings`. A TLS session is never parked: it keeps
-    /// its thread, so bound the threads with `max_connections` or
-    /// `limits.max_connections_per_ip` when TLS is offered to untrusted clients.
+    /// TLS settings for STARTTLS and `tls_bindings`. An idle TLS session is parked like a
+    /// plain one; the handshake holds a thread (at most `limits.tls_handshake_timeout`).
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// MAIL and AUTH need STARTTLS first (RFC 3207 §4: 530 5.7.0).

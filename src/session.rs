@@ -57,7 +57,7 @@ impl Session {
     }
 
     pub(crate) fn socket(&self) -> Option<Arc<TcpStream>> {
-        self.conn.plain_socket().cloned()
+        self.conn.socket().cloned()
     }
 }
 
@@ -363,7 +363,7 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
             }
             conn.set_read_timeout(config.limits.command_timeout)?;
             let max = config.limits.max_line_length;
-            let status = if may_park && conn.is_plain() {
+            let status = if may_park {
                 let Some(status) = conn.take_line(max, line) else {
                     // Part of a line: the session waits for the rest parked, and the line's
                     // timeout still counts from when its wait began.

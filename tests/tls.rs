@@ -3,40 +3,18 @@
 
 mod common;
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{read_reply_from, start, Client, TestServer};
+use common::tls_client::{cert, server_config, Cert, ClientExt, TlsClient};
+use common::{start, Client, TestServer};
 use indy_smtp::{Error, Reply, SmtpServer, TlsInfo};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use parking_lot::Mutex;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-
-/// A self-signed certificate for "localhost".
-struct Cert {
-    pem: String,
-    key: String,
-    der: CertificateDer<'static>,
-}
-
-fn cert() -> Cert {
-    let rcgen::CertifiedKey { cert, key_pair } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    Cert {
-        pem: cert.pem(),
-        key: key_pair.serialize_pem(),
-        der: cert.der().clone(),
-    }
-}
-
-fn server_config(c: &Cert) -> Arc<rustls::ServerConfig> {
-    Arc::new(indy_smtp::tls::server_config_from_pem(c.pem.as_bytes(), c.key.as_bytes()).unwrap())
-}
 
 /// A test server with STARTTLS on `cert`.
 fn tls_server(c: &Cert, configure: impl FnOnce(&mut SmtpServer)) -> TestServer {
@@ -61,101 +39,6 @@ fn lettre_message(subject: &str) -> Message {
         .subject(subject)
         .body(String::from("Hello over TLS\r\n"))
         .unwrap()
-}
-
-/// A raw SMTP client inside TLS.
-struct TlsClient {
-    io: BufReader<StreamOwned<ClientConnection, TcpStream>>,
-}
-
-impl TlsClient {
-    /// Runs the client handshake on `tcp`, trusting `roots`.
-    fn handshake(tcp: TcpStream, roots: &[&Cert]) -> io::Result<TlsClient> {
-        TlsClient::handshake_after(tcp, b"", roots)
-    }
-
-    /// [`handshake`](Self::handshake) with `prefix` sent in the same write as the
-    /// ClientHello (a PROXY header).
-    fn handshake_after(
-        mut tcp: TcpStream,
-        prefix: &[u8],
-        roots: &[&Cert],
-    ) -> io::Result<TlsClient> {
-        let mut store = RootCertStore::empty();
-        for c in roots {
-            store.add(c.der.clone()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(store)
-            .with_no_client_auth();
-        let name = ServerName::try_from("localhost").unwrap();
-        let mut conn = ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
-        if !prefix.is_empty() {
-            let mut first = prefix.to_vec();
-            conn.write_tls(&mut first)?;
-            tcp.write_all(&first)?;
-        }
-        conn.complete_io(&mut tcp)?;
-        if conn.is_handshaking() {
-            return Err(io::Error::other("handshake did not complete"));
-        }
-        Ok(TlsClient {
-            io: BufReader::new(StreamOwned::new(conn, tcp)),
-        })
-    }
-
-    /// Implicit TLS: connect, handshake, read the greeting.
-    fn connect_implicit(addr: SocketAddr, roots: &[&Cert]) -> (TlsClient, (u16, String)) {
-        let mut c = TlsClient::handshake(Client::connect_silent(addr).writer, roots).unwrap();
-        let greeting = c.read_reply();
-        (c, greeting)
-    }
-
-    /// STARTTLS on a plain client (after its EHLO): expects the 220, then handshakes.
-    fn starttls(mut plain: Client, roots: &[&Cert]) -> TlsClient {
-        assert_eq!(
-            plain.read_line_after("STARTTLS"),
-            "220 2.0.0 Ready to start TLS\r\n"
-        );
-        assert!(plain.reader.buffer().is_empty(), "plaintext after the 220");
-        TlsClient::handshake(plain.writer, roots).expect("handshake")
-    }
-
-    fn read_reply(&mut self) -> (u16, String) {
-        read_reply_from(&mut self.io)
-    }
-
-    fn cmd(&mut self, line: &str) -> (u16, String) {
-        let s = self.io.get_mut();
-        s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
-        s.flush().unwrap();
-        self.read_reply()
-    }
-
-    fn expect(&mut self, line: &str, code: u16) -> String {
-        let (got, text) = self.cmd(line);
-        assert_eq!(got, code, "{line:?} answered {got} {text:?}");
-        text
-    }
-
-    fn peer_cert(&self) -> CertificateDer<'static> {
-        self.io.get_ref().conn.peer_certificates().unwrap()[0].clone()
-    }
-}
-
-trait ClientExt {
-    fn read_line_after(&mut self, line: &str) -> String;
-}
-
-impl ClientExt for Client {
-    /// Sends a command and returns the first reply line byte for byte.
-    fn read_line_after(&mut self, line: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes());
-        self.read_line()
-    }
 }
 
 /// True when the peer closed (EOF or reset) within the socket timeout; any bytes before

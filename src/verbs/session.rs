@@ -157,7 +157,7 @@ pub(crate) fn start_tls_now(
         std::time::Instant::now(),
         shared.config.limits.tls_handshake_timeout,
     );
-    // The handshake blocks on this client, and a TLS session is never parked again.
+    // The handshake blocks on this client.
     crate::parking::before_blocking();
     conn.upgrade_to_tls(|tcp| acceptor.accept_until(tcp, deadline))?;
     thread.tls = conn.tls().map(crate::tls::tls_info);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod lettre_client;
+pub mod tls_client;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -189,10 +189,7 @@ impl Connection {
         let filled = self.rlen > 0 && self.rlen == self.rbuf.len();
         self.rpos = 0;
         self.rlen = 0;
-        if !self.bulk && self.rbuf.len() > COMMAND_BUF {
-            // Left from bulk data by a long run of commands pipelined after it.
-            crate::buffers::give_back(std::mem::take(&mut self.rbuf));
-        }
+        self.release_bulk_buffer();
         let grow_to = if self.bulk { DATA_BUF } else { COMMAND_BUF };
         if self.rbuf.is_empty() {
             self.rbuf.resize(FIRST_BUF, 0);
@@ -341,6 +338,17 @@ impl Connection {
         crate::buffers::give_back(std::mem::replace(&mut self.rbuf, small));
         self.rpos = 0;
         self.rlen = unread;
+    }
+
+    /// Gives back a data buffer the session no longer reads data into (one kept by a long run
+    /// of commands pipelined after the data), so an idle session holds little memory. The
+    /// buffer must be empty.
+    pub(crate) fn release_bulk_buffer(&mut self) {
+        if !self.bulk && self.rbuf.len() > COMMAND_BUF && self.rpos == self.rlen {
+            crate::buffers::give_back(std::mem::take(&mut self.rbuf));
+            self.rpos = 0;
+            self.rlen = 0;
+        }
     }
 
     /// Reads one line into `out` (without CRLF or LF). At most `max` octets including the

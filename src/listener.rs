@@ -237,19 +237,12 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
         }
     }
     // Behind a proxy every connection comes from the proxy: the client's address, known
-    // after the PROXY header, is the one limited (`recount`).
-    let per_ip_max = match config.proxy_protocol {
-        None => config.limits.max_connections_per_ip,
-        Some(_) => 0,
-    };
-    {
-        let mut per_ip = rt.per_ip.lock();
-        let count = per_ip.entry(peer.ip()).or_insert(0);
-        if per_ip_max > 0 && *count >= per_ip_max {
-            drop(per_ip);
+    // after the PROXY header, is the one counted (`count_client`).
+    let counted = session::counted_address(config, peer);
+    if let Some(ip) = counted {
+        if !count_client(shared, ip) {
             return refuse(shared, &tcp, peer, "max_connections_per_ip reached");
         }
-        *count += 1;
     }
     let _ = tcp.set_nodelay(true);
     let id = rt.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -270,7 +263,7 @@ fn admit(shared: &Arc<Shared>, tcp: TcpStream, peer: SocketAddr, implicit_tls: b
     }));
     if started.is_err() {
         log::error!("session {id}: panicked while starting; closed");
-        abandon(shared, id, peer.ip());
+        abandon(shared, id, counted);
     }
 }
 
@@ -296,7 +289,7 @@ fn start_session(
     if let Err(e) = dispatch(shared, job) {
         log::error!("cannot start a session thread: {e}");
         let slot = rt.sessions.lock().remove(&id);
-        leave(shared, id, peer.ip());
+        leave(shared, id, session::counted_address(&shared.config, peer));
         if let Some(slot) = slot {
             refuse(shared, &slot.socket, peer, "no thread");
         }
@@ -342,15 +335,16 @@ fn worker(shared: &Shared, first: Job) {
     }
 }
 
-/// Takes an ended session off the registry and the connection counts.
-pub(crate) fn leave(shared: &Shared, id: u64, ip: IpAddr) {
+/// Takes an ended session off the registry and the connection counts (`ip`: the address
+/// it was counted under, if any).
+pub(crate) fn leave(shared: &Shared, id: u64, ip: Option<IpAddr>) {
     let rt = &shared.runtime;
     rt.sessions.lock().remove(&id);
     uncount(rt, ip);
 }
 
 /// Ends a session whose start panicked, unless it already ended (then `leave` has run).
-fn abandon(shared: &Shared, id: u64, ip: IpAddr) {
+fn abandon(shared: &Shared, id: u64, ip: Option<IpAddr>) {
     let rt = &shared.runtime;
     if let Some(parking) = &rt.parking {
         parking.forget(id);
@@ -363,32 +357,29 @@ fn abandon(shared: &Shared, id: u64, ip: IpAddr) {
 }
 
 /// Gives back a session's place in the connection counts.
-fn uncount(rt: &Runtime, ip: IpAddr) {
-    uncount_ip(&mut rt.per_ip.lock(), ip);
+fn uncount(rt: &Runtime, ip: Option<IpAddr>) {
+    if let Some(ip) = ip {
+        let mut per_ip = rt.per_ip.lock();
+        if let Some(count) = per_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+    }
     rt.active.fetch_sub(1, Ordering::SeqCst);
 }
 
-fn uncount_ip(per_ip: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
-    if let Some(count) = per_ip.get_mut(&ip) {
-        *count -= 1;
-        if *count == 0 {
-            per_ip.remove(&ip);
-        }
-    }
-}
-
-/// Moves a proxied session's place in the per-IP counts from the proxy's address to its
-/// client's (PROXY protocol). False, with nothing moved, when the client already has
-/// `limits.max_connections_per_ip` sessions.
-pub(crate) fn recount(shared: &Shared, proxy: IpAddr, client: IpAddr) -> bool {
+/// Counts one more session of `client` in the per-IP counts; false, counting nothing, when
+/// it already has `limits.max_connections_per_ip`.
+pub(crate) fn count_client(shared: &Shared, client: IpAddr) -> bool {
     let max = shared.config.limits.max_connections_per_ip;
     let mut per_ip = shared.runtime.per_ip.lock();
-    let count = per_ip.get(&client).copied().unwrap_or(0);
-    if max > 0 && count >= max {
+    let count = per_ip.entry(client).or_insert(0);
+    if max > 0 && *count >= max {
         return false;
     }
-    *per_ip.entry(client).or_insert(0) += 1;
-    uncount_ip(&mut per_ip, proxy);
+    *count += 1;
     true
 }
 

@@ -477,13 +477,9 @@ mod unnamed {
     /// file system).
     pub(super) fn check_writable(dir: &Path) -> io::Result<()> {
         use rustix::fs::{accessat, Access};
-        accessat(
-            CWD,
-            dir,
-            Access::WRITE_OK | Access::EXEC_OK,
-            AtFlags::empty(),
-        )
-        .map_err(|e| {
+        // As the files will be created: with the effective user and group (AT_EACCESS).
+        let access = Access::WRITE_OK | Access::EXEC_OK;
+        accessat(CWD, dir, access, AtFlags::EACCESS).map_err(|e| {
             io::Error::new(
                 io::Error::from(e).kind(),
                 format!("cannot write to {}: {e}", dir.display()),

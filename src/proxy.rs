@@ -102,21 +102,32 @@ impl FromStr for Network {
                 .ok_or_else(invalid)?,
             Some(_) => return Err(invalid()),
         };
-        Ok(Network { addr, prefix })
+        // An IPv4-mapped block (`::ffff:10.0.0.0/104`) is the IPv4 block it maps.
+        match addr.to_canonical() {
+            IpAddr::V4(v4) if addr.is_ipv6() && prefix >= 96 => Ok(Network {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            }),
+            _ => Ok(Network { addr, prefix }),
+        }
     }
 }
 
 impl Network {
-    /// Whether `ip` is in the block (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    /// Whether `ip` is in the block (an IPv4-mapped IPv6 address counts as its IPv4 one, in
+    /// either).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr.to_canonical(), ip.to_canonical()) {
+        match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 same_prefix(&net.octets(), &ip.octets(), self.prefix)
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
                 same_prefix(&net.octets(), &ip.octets(), self.prefix)
             }
-            _ => false,
+            (IpAddr::V6(net), IpAddr::V4(ip)) => {
+                same_prefix(&net.octets(), &ip.to_ipv6_mapped().octets(), self.prefix)
+            }
+            (IpAddr::V4(_), IpAddr::V6(_)) => false,
         }
     }
 }
@@ -207,9 +218,11 @@ pub(crate) fn parse_v1(line: &[u8]) -> Result<ProxyHeader, ProxyError> {
     })
 }
 
-/// A v1 port: decimal digits only (no sign), 0–65535.
+/// A v1 port: decimal digits only (no sign, no heading zero: §2.1), 0–65535.
 fn port(text: &str) -> Result<u16, ProxyError> {
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let digits = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
     digits
         .then(|| text.parse().ok())
         .flatten()
@@ -254,6 +267,9 @@ pub(crate) fn parse_v2(header: &[u8]) -> Result<ProxyHeader, ProxyError> {
             Ok(proxied(ip(0), ip(16), &body[32..36]))
         }
         0x11 | 0x21 => Err(invalid("v2 length too short for its addresses")),
+        // §2.2: other families (high nibble) than UNSPEC, INET, INET6 and UNIX, and other
+        // transports (low nibble) than UNSPEC, STREAM and DGRAM, must be rejected.
+        _ if family >> 4 > 3 || family & 0x0f > 2 => Err(invalid("v2 family is not defined")),
         // UNSPEC, UNIX sockets, UDP: nothing this server can use; the spec lets the receiver
         // keep the connection's own addresses.
         _ => Ok(ProxyHeader::Local),

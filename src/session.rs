@@ -2,7 +2,7 @@
 //! specific lives in the verbs; this file only moves lines and handles the ways a session ends
 //! (one line's dispatch is in `session/dispatch.rs`).
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::proxy::{ProxyError, ProxyHeader};
 use crate::reply::{fill_template, Reply};
-use crate::server::Shared;
+use crate::server::{Shared, SmtpServer};
 use crate::thread::{Pending, SmtpServerThread};
 
 mod dispatch;
@@ -49,6 +49,16 @@ pub(crate) struct Session {
     pub(crate) registered: bool,
     /// The client's end of input was reported: read until it is met, never park.
     pub(crate) hung_up: bool,
+    /// The address the session counts under in `limits.max_connections_per_ip`: the peer's,
+    /// or behind a proxy the client's once its header is read (none before, nor for a
+    /// proxy's own LOCAL connection).
+    counted: Option<IpAddr>,
+}
+
+/// The address a new connection from `peer` is counted under at once: none behind a proxy,
+/// whose client is known only from its header.
+pub(crate) fn counted_address(config: &SmtpServer, peer: SocketAddr) -> Option<IpAddr> {
+    config.proxy_protocol.is_none().then(|| peer.ip())
 }
 
 impl Session {
@@ -144,6 +154,7 @@ fn new_session(
         may_park: shared.runtime.parking.is_some(),
         registered: false,
         hung_up: false,
+        counted: counted_address(&shared.config, peer),
     })
 }
 
@@ -212,7 +223,7 @@ fn finish(shared: &Arc<Shared>, mut session: Box<Session>, result: Result<()>) {
         guarded(thread, "on_disconnect", || on_disconnect(thread));
     }
     log::info!("session {id}: disconnect from {}", thread.peer_addr);
-    crate::listener::leave(shared, id, thread.peer_addr.ip());
+    crate::listener::leave(shared, id, session.counted);
 }
 
 fn send_closing(
@@ -231,12 +242,12 @@ fn send_closing(
 /// check, the 220.
 fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Flow> {
     let config = &shared.config;
-    let (conn, thread) = (&mut session.conn, &mut session.thread);
     if let Some(proxy) = &config.proxy_protocol {
-        if let Flow::Close = take_proxy_header(shared, conn, thread, proxy.timeout)? {
+        if let Flow::Close = take_proxy_header(shared, session, proxy.timeout)? {
             return Ok(Flow::Close);
         }
     }
+    let (conn, thread) = (&mut session.conn, &mut session.thread);
     if implicit_tls {
         crate::verbs::session::start_tls_now(shared, conn, thread)?;
     }
@@ -277,12 +288,8 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
 /// Reads the PROXY header and takes the client's addresses from it. A connection without a
 /// valid header is closed with no reply: what it sent came from the proxy, not from an
 /// SMTP client (the PROXY protocol specification, §2).
-fn take_proxy_header(
-    shared: &Shared,
-    conn: &mut Connection,
-    thread: &mut SmtpServerThread,
-    timeout: Duration,
-) -> Result<Flow> {
+fn take_proxy_header(shared: &Shared, session: &mut Session, timeout: Duration) -> Result<Flow> {
+    let (conn, thread) = (&mut session.conn, &mut session.thread);
     let id = thread.session_id;
     let (source, destination) = match conn.read_proxy_header(timeout) {
         Ok(ProxyHeader::Proxied {
@@ -300,13 +307,14 @@ fn take_proxy_header(
             return Ok(Flow::Close);
         }
     };
-    if !crate::listener::recount(shared, thread.peer_addr.ip(), source.ip()) {
+    if !crate::listener::count_client(shared, source.ip()) {
         log::warn!("session {id}: refusing {source}: max_connections_per_ip reached");
         let text = &shared.config.messages.max_connection_reply;
         send_closing(shared, conn, 421, "4.7.0", text)?;
         return Ok(Flow::Close);
     }
     log::info!("session {id}: proxied for {source} to {destination}");
+    session.counted = Some(source.ip());
     thread.peer_addr = source;
     thread.local_addr = destination;
     Ok(Flow::Continue)
@@ -343,6 +351,7 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
             if !look || !conn.fill_now()? {
                 // RFC 2920 §3.1: every reply is out before the server waits.
                 conn.flush()?;
+                conn.release_bulk_buffer();
                 parked_at.get_or_insert_with(Instant::now);
                 return Ok(Next::Park);
             }

@@ -20,7 +20,7 @@
 //! What the `Received:` line says, clause by clause (RFC 5321 §4.4 `Stamp`):
 //! - `from`: the HELO/EHLO name when it is a domain or an address literal, then the client's
 //!   address literal in parentheses (`TCP-info`); a name that is neither is not trusted as a
-//!   domain: the address literal takes its place and the name goes in a comment. Over TLS a
+//!   domain: the address literal takes its place and the name follows in a comment. Over TLS a
 //!   comment follows with the protocol version and cipher suite (`(using TLSv1_3 with ...)`).
 //! - `by`: the name the application gives (its host name).
 //! - `with`: `SMTP` after HELO, `ESMTP` after EHLO, with RFC 3848's `S` for TLS and `A` for
@@ -141,14 +141,13 @@ fn push_from_domain(out: &mut String, thread: &SmtpServerThread) {
     let name = thread.helo_name.as_str();
     if is_domain_or_address_literal(name) {
         let _ = write!(out, "{name} ({literal})");
-    } else {
-        let _ = write!(out, "{literal} (");
-        if name.is_empty() {
-            out.push_str("no HELO name");
-        } else {
-            out.push_str("HELO ");
-            push_comment_text(out, name);
-        }
+        return;
+    }
+    // `address-literal FWS "(" TCP-info ")"`; the name follows as a comment of its own.
+    let _ = write!(out, "{literal} ({literal})");
+    if !name.is_empty() {
+        out.push_str(" (HELO ");
+        push_comment_text(out, name);
         out.push(')');
     }
 }

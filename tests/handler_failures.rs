@@ -119,6 +119,31 @@ fn a_handler_failing_after_its_250_keeps_what_it_accepted() {
     );
 }
 
+// The same for a BDAT chunk that is not the last: its 250 says the chunk is kept (RFC 3030
+// §2), so a wrapper failing after it leaves the transaction and the chunk in place.
+#[test]
+fn a_bdat_wrapper_failing_after_a_chunks_250_keeps_the_chunk() {
+    let ts = server_with(|s| {
+        let bdat = indy_smtp::CommandHandlers::builtin("BDAT").unwrap();
+        s.command_handlers.add("BDAT", move |ctx, cmd| {
+            bdat(ctx, cmd)?;
+            match cmd.params.len() {
+                1 => Err(std::io::Error::other("audit log").into()),
+                _ => Ok(()),
+            }
+        });
+    });
+    let mut c = ts.client();
+    c.expect("EHLO client.example", 250);
+    c.expect("MAIL FROM:<a@example.org>", 250);
+    c.expect("RCPT TO:<b@example.net>", 250);
+    c.send(b"BDAT 12\r\nSubject: x\r\n");
+    assert_eq!(c.read_reply().0, 250);
+    c.send(b"BDAT 6 LAST\r\n\r\nbody");
+    assert_eq!(c.read_reply().0, 250);
+    assert_eq!(ts.messages()[0].data, b"Subject: x\r\n\r\nbody");
+}
+
 // A handler that adds a recipient and then returns an error of its own is undone like a
 // panicking one: the client was told 451, so that recipient does not get the message.
 #[test]

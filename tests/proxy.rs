@@ -186,6 +186,20 @@ fn the_per_ip_limit_counts_clients_not_the_proxy() {
     other.expect("NOOP", 250);
 }
 
+// A client on the proxy's own address (local submissions relayed by a proxy on the same
+// host) is counted once, as itself: not also for the proxy's place while its header was read.
+#[test]
+fn a_client_on_the_proxys_address_is_counted_once() {
+    let (server, seen) = behind_proxy("127.0.0.1", |s| s.limits.max_connections_per_ip = 1);
+    let waiting = Client::connect_silent(server.addr); // its header still to come
+    let mut c = via_proxy(&server, &v1("127.0.0.1:40000"));
+    assert_eq!(c.greeting.0, 220, "{:?}", c.greeting);
+    c.expect("EHLO client.example", 250);
+    c.expect("MAIL FROM:<a@b.example>", 250);
+    assert_eq!(seen.lock().len(), 1);
+    drop(waiting);
+}
+
 #[test]
 fn an_empty_trusted_list_is_refused_at_start() {
     let mut server = SmtpServer::new();

@@ -143,7 +143,7 @@ fn a_hostile_helo_name_stays_inside_its_comment() {
         first_lines,
         [
             "Return-Path: <>",
-            "Received: from [127.0.0.1] (HELO evil\\) by forged.example \\(x\\\\)",
+            "Received: from [127.0.0.1] ([127.0.0.1]) (HELO evil\\) by forged.example \\(x\\\\)",
             "\tby mx.test with SMTP",
         ]
     );

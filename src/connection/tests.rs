@@ -98,6 +98,33 @@ fn an_over_long_line_in_pieces_is_reported_once_and_skipped() {
     assert_eq!(got, ["-", "-", "<TOO LONG>", "OK", "-"]);
 }
 
+/// More commands after the data than a command buffer holds: they are read from the data
+/// buffer, which is given back once they are (before the session parks).
+#[test]
+fn many_commands_after_bulk_data_release_the_data_buffer_once_read() {
+    let mut input = vec![b'x'; 100_000];
+    let commands = "NOOP\r\n".repeat(1500);
+    input.extend_from_slice(commands.as_bytes());
+    let mut c = pair(&input);
+    c.use_data_buffer();
+    let mut left = 100_000;
+    while left > 0 {
+        c.fill().unwrap();
+        let n = c.buffered().len().min(left);
+        c.consume(n);
+        left -= n;
+    }
+    c.use_command_buffer();
+    let unread = c.buffered().len();
+    assert!(
+        unread > COMMAND_BUF,
+        "{unread} bytes of commands wait in the data buffer"
+    );
+    c.consume(unread);
+    c.release_bulk_buffer();
+    assert!(c.rbuf.len() <= COMMAND_BUF, "{} bytes kept", c.rbuf.len());
+}
+
 /// Commands pipelined after a large message's data (RFC 2920 §3.1) do not keep the 64 KiB
 /// data buffer: they move to a small one, and are read from there.
 #[test]

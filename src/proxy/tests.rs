@@ -34,7 +34,7 @@ fn v1_tcp4_tcp6_and_unknown() {
 
 #[test]
 fn v1_malformed_lines_are_refused() {
-    let bad: [&[u8]; 14] = [
+    let bad: [&[u8]; 16] = [
         b"PROXY TCP4 203.0.113.7 192.0.2.1 51234 25\n",
         b"PROXY TCP4 203.0.113.7 192.0.2.1 51234\r\n",
         b"PROXY TCP4 203.0.113.7 192.0.2.1 51234 25 9\r\n",
@@ -49,6 +49,8 @@ fn v1_malformed_lines_are_refused() {
         b"proxy TCP4 203.0.113.7 192.0.2.1 1 25\r\n",
         b"PROXY TCP4 203.0.113.\xff 192.0.2.1 1 25\r\n",
         b"PROXY\r\n",
+        b"PROXY TCP4 203.0.113.7 192.0.2.1 040000 25\r\n",
+        b"PROXY TCP4 203.0.113.7 192.0.2.1 1 025\r\n",
     ];
     for line in bad {
         assert!(
@@ -126,6 +128,9 @@ fn v2_malformed_headers_are_refused() {
     signature[11] = b'X';
     assert!(invalid(parse_v2(&signature)), "bad signature");
     assert!(invalid(parse_v2(&V2_SIGNATURE[..])), "no fixed part");
+    for family in [0x41, 0x13, 0xff, 0x03] {
+        assert!(invalid(parse_v2(&v2(1, family, &v4))), "family {family:#x}");
+    }
 }
 
 #[test]
@@ -147,6 +152,17 @@ fn networks_parse_and_contain() {
     assert!(!net("2001:db8::/32").contains(ip("2001:db9::1")));
     assert!(!net("2001:db8::/32").contains(ip("10.0.0.1")));
     assert!(net("::1").contains(ip("::1")));
+    // IPv4-mapped blocks and addresses are their IPv4 ones, on either side.
+    assert!(net("::ffff:127.0.0.1").contains(ip("127.0.0.1")));
+    assert!(net("::ffff:10.0.0.0/104").contains(ip("10.9.8.7")));
+    assert!(!net("::ffff:10.0.0.0/104").contains(ip("11.0.0.1")));
+    assert_eq!(net("::ffff:10.0.0.0/104").to_string(), "10.0.0.0/8");
+    assert!(
+        net("::/0").contains(ip("192.0.2.1")),
+        "all of IPv6 maps IPv4 too"
+    );
+    assert!(!net("2001:db8::/32").contains(ip("192.0.2.1")));
+    assert!(net("::ffff:0:0/96").contains(ip("::ffff:192.0.2.1")));
     assert_eq!(net("10.0.0.0/8").to_string(), "10.0.0.0/8");
     for bad in [
         "",

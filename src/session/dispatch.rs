@@ -216,8 +216,10 @@ fn accepted(conn: &Connection, answered: bool) -> bool {
 /// have left it half-done: the recipients it added are dropped and a MAIL opens no
 /// transaction, while the transaction before it goes on. Resetting that too would answer
 /// the DATA of a client that took the 451 as one recipient's temporary failure (§4.2.5) with
-/// a 503, a permanent failure for the recipients already accepted. The message's own reply
-/// ends the transaction, failed or not (§4.1.1.4, RFC 3030 §2).
+/// a 503, a permanent failure for the recipients already accepted. A failed reply to the
+/// message ends the transaction (§4.1.1.4, RFC 3030 §2); a 250 to it (or to a BDAT chunk
+/// that is not the last) stands like any other, the built-in DATA and BDAT having ended the
+/// transaction themselves where that reply ends it.
 fn settle_transaction(
     thread: &mut SmtpServerThread,
     verb: &str,
@@ -225,8 +227,8 @@ fn settle_transaction(
     accepted: bool,
 ) {
     match before {
-        _ if matches!(verb, "DATA" | "BDAT") => thread.reset_transaction(),
         _ if accepted => {}
+        _ if matches!(verb, "DATA" | "BDAT") => thread.reset_transaction(),
         (true, recipients) => thread.rcpt_list.truncate(recipients),
         (false, _) => thread.reset_transaction(),
     }

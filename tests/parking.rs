@@ -10,22 +10,13 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{start, Client};
+use common::{start, threads_of_this_process, Client};
 use crossbeam_channel::{bounded, Receiver};
 use indy_smtp::{CommandHandlers, Reply};
 use parking_lot::Mutex;
 
 /// The thread-count test must not see the threads of the other tests of this binary.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn threads_of_this_process() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("Threads: line")
-}
 
 /// Opens `n` sessions, each greeted and past EHLO, and returns them with the number of
 /// threads the process gained.

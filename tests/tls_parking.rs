@@ -10,19 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::tls_client::{cert, server_config, Cert, TlsClient};
-use common::{start, wait_until, Client, TestServer};
+use common::{start, threads_of_this_process, wait_until, Client, TestServer};
 
 /// The thread-count test must not see the threads of the other tests of this binary.
 static SERIAL: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
-
-fn threads_of_this_process() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("Threads: line")
-}
 
 /// A server with STARTTLS and an implicit-TLS port on `c`; counts the sessions that ended.
 fn tls_server(c: &Cert, ended: &Arc<AtomicUsize>) -> TestServer {

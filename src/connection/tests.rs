@@ -98,6 +98,17 @@ fn an_over_long_line_in_pieces_is_reported_once_and_skipped() {
     assert_eq!(got, ["-", "-", "<TOO LONG>", "OK", "-"]);
 }
 
+/// Reads and drops `len` bytes of message data, as the DATA reader does.
+fn consume_data(c: &mut Connection, len: usize) {
+    let mut left = len;
+    while left > 0 {
+        c.fill().unwrap();
+        let n = c.buffered().len().min(left);
+        c.consume(n);
+        left -= n;
+    }
+}
+
 /// More commands after the data than a command buffer holds: they are read from the data
 /// buffer, which is given back once they are (before the session parks).
 #[test]
@@ -107,13 +118,7 @@ fn many_commands_after_bulk_data_release_the_data_buffer_once_read() {
     input.extend_from_slice(commands.as_bytes());
     let mut c = pair(&input);
     c.use_data_buffer();
-    let mut left = 100_000;
-    while left > 0 {
-        c.fill().unwrap();
-        let n = c.buffered().len().min(left);
-        c.consume(n);
-        left -= n;
-    }
+    consume_data(&mut c, 100_000);
     c.use_command_buffer();
     let unread = c.buffered().len();
     assert!(
@@ -133,13 +138,7 @@ fn commands_after_bulk_data_leave_the_data_buffer() {
     input.extend_from_slice(b"NOOP\r\nQUIT\r\n");
     let mut c = pair(&input);
     c.use_data_buffer();
-    let mut left = 100_000;
-    while left > 0 {
-        c.fill().unwrap();
-        let n = c.buffered().len().min(left);
-        c.consume(n);
-        left -= n;
-    }
+    consume_data(&mut c, 100_000);
     assert_eq!(c.rbuf.len(), DATA_BUF, "the data was read in bulk");
     c.use_command_buffer();
     assert!(c.rbuf.len() <= COMMAND_BUF, "{} bytes kept", c.rbuf.len());

@@ -311,6 +311,16 @@ pub fn log<T>() -> Log<T> {
     Arc::default()
 }
 
+/// The threads of this test process now (from /proc/self/status).
+pub fn threads_of_this_process() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("Threads: line")
+}
+
 /// [`start`] with room for many bad commands, for tests that send them on purpose.
 pub fn server_with(configure: impl FnOnce(&mut SmtpServer)) -> TestServer {
     start(|s| {

@@ -321,7 +321,7 @@ impl Connection {
 
     /// Gives the bulk buffer back, so an idle session holds little memory. Commands the
     /// client pipelined after the data (RFC 2920 §3.1) move to a small buffer; more than a
-    /// command buffer of them stay until they are read (`prepare_read` then shrinks it).
+    /// command buffer of them stay until they are read (then `release_bulk_buffer`).
     pub(crate) fn use_command_buffer(&mut self) {
         self.bulk = false;
         let unread = self.rlen - self.rpos;

@@ -2,7 +2,7 @@
 //! when the input runs dry (RFC 2920 §3.1: one write per batch of pipelined replies; the session
 //! flushes at once after the commands §3.2 names), and the switch to TLS.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -470,10 +470,9 @@ impl Connection {
             }
         }
         if pending(self) {
-            let result = self.stream.write_all(&self.wbuf);
+            let result = self.stream.write_out(&self.wbuf);
             self.wbuf.clear();
             result?;
-            self.stream.flush()?;
         }
         if self.wbuf.capacity() > MAX_PENDING_REPLIES * 2 {
             self.wbuf = Vec::new();
@@ -539,7 +538,7 @@ impl Connection {
         #[cfg(feature = "tls")]
         if let Stream::Tls(s) = &mut self.stream {
             s.conn.send_close_notify();
-            let _ = s.flush();
+            let _ = self.stream.write_out(&[]);
         }
         if let Some(tcp) = self.stream.tcp() {
             let _ = tcp.shutdown(Shutdown::Both);

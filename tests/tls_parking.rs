@@ -4,12 +4,15 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::tls_client::{cert, server_config, Cert, TlsClient};
+use rustls::{ClientConnection, StreamOwned};
+
+use common::tls_client::{cert, client_connection, server_config, Cert, TlsClient};
 use common::{start, threads_of_this_process, wait_until, Client, TestServer};
 
 /// The thread-count test must not see the threads of the other tests of this binary.
@@ -142,4 +145,130 @@ fn parked_tls_sessions_end_on_close_and_on_stop() {
         assert_eq!(client.read_reply().0, 421);
     }
     assert_eq!(ended.load(Ordering::SeqCst), 5);
+}
+
+/// A client socket whose peer can queue little: a clamped MSS (the server's send buffer is
+/// sized from it) and the smallest receive buffer.
+fn narrow_socket(addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+    s.set_tcp_mss(536).unwrap();
+    s.set_recv_buffer_size(1).unwrap();
+    s.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .unwrap();
+    let tcp: TcpStream = s.into();
+    tcp.set_nodelay(true).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    tcp
+}
+
+/// Runs the TLS client handshake and sends `first` in the same write as the Finished.
+fn handshake_with(mut tcp: TcpStream, first: &[u8], roots: &[&Cert]) -> TlsStreamC {
+    let mut conn = client_connection(roots).unwrap();
+    conn.set_buffer_limit(None);
+    while conn.is_handshaking() {
+        while conn.wants_write() {
+            conn.write_tls(&mut tcp).unwrap();
+        }
+        if conn.read_tls(&mut tcp).unwrap() == 0 {
+            panic!("closed during the handshake");
+        }
+        conn.process_new_packets().unwrap();
+    }
+    conn.writer().write_all(first).unwrap();
+    let mut flight = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut flight).unwrap();
+    }
+    tcp.write_all(&flight).unwrap();
+    StreamOwned::new(conn, tcp)
+}
+
+type TlsStreamC = StreamOwned<ClientConnection, TcpStream>;
+
+/// Sends `bytes` as one TLS record group, without reading.
+fn send_plain(s: &mut TlsStreamC, bytes: &[u8]) {
+    s.conn.writer().write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    while s.conn.wants_write() {
+        s.conn.write_tls(&mut out).unwrap();
+    }
+    s.sock.write_all(&out).unwrap();
+}
+
+/// The server's send queue and receive queue, and the client's receive queue, of the loopback
+/// connection whose client end is `local` (from /proc/net/tcp; zeros once it is gone).
+fn tcp_queues(local: u16) -> (u64, u64, u64) {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{local:04X}");
+    let (mut server, mut client) = (None, None);
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (tx, rx) = f[4].split_once(':').unwrap();
+        let q = (
+            u64::from_str_radix(tx, 16).unwrap(),
+            u64::from_str_radix(rx, 16).unwrap(),
+        );
+        if f[1].ends_with(&port) {
+            client = Some(q);
+        } else if f[2].ends_with(&port) {
+            server = Some(q);
+        }
+    }
+    match (server, client) {
+        (Some(s), Some(c)) => (s.0, s.1, c.1),
+        _ => (0, 0, 0),
+    }
+}
+
+fn wait_for(what: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !what() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What the client receives until the server closes or 10 s pass (no error is a failure).
+fn everything_received(s: TlsStreamC) -> String {
+    let mut io = std::io::BufReader::new(s);
+    let mut got = Vec::new();
+    let _ = io.read_to_end(&mut got);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A TLS client that reads none of its replies: the server's flush stalls on it. A command
+/// it sends meanwhile must not vanish into rustls (a flush that timed out went on to read
+/// the socket, and the session then parked with the command where no wake-up reports it,
+/// until it was told `421 4.4.2` for idling). Now the flush never reads: the session ends at
+/// its write timeout (RFC 5321 §4.5.3.2), or answers the command; never the 421 for idling.
+#[test]
+fn a_command_sent_while_a_tls_flush_stalls_is_not_lost() {
+    let _serial = SERIAL.lock();
+    let c = cert();
+    let config = server_config(&c);
+    let server = start(move |s| {
+        s.tls = Some(config);
+        s.tls_bindings = vec!["127.0.0.1:0".parse().unwrap()];
+        s.limits.command_timeout = Duration::from_secs(1);
+    });
+    let tcp = narrow_socket(server.handle.local_addrs()[1]);
+    let local = tcp.local_addr().unwrap().port();
+    let mut burst = b"EHLO stall.example\r\n".to_vec();
+    let mut group = b"RSET\r\n".repeat(99);
+    group.extend_from_slice(b"NOOP\r\n");
+    burst.extend_from_slice(&group.repeat(30));
+    burst.extend_from_slice(&b"RSET\r\n".repeat(2200));
+    let mut s = handshake_with(tcp, &burst, &[&c]);
+    wait_for(|| tcp_queues(local).1 == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    send_plain(&mut s, b"RSET\r\n");
+    wait_for(|| tcp_queues(local).1 == 0);
+    let got = everything_received(s);
+    assert!(
+        !got.contains("4.4.2"),
+        "told it idled: {}",
+        got.lines().last().unwrap_or("")
+    );
 }

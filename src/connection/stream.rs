@@ -66,6 +66,35 @@ impl Stream {
         }
     }
 
+    /// Writes `bytes` and every TLS record waiting, as long as the socket's write timeout
+    /// lets each write wait. Unlike rustls's `complete_io` (which `StreamOwned` uses), a
+    /// write that times out is an error at once: it never turns into a read of the client's
+    /// next records, which would then sit in rustls where no wake-up reports them.
+    pub(crate) fn write_out(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(bytes),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                let mut rest = bytes;
+                loop {
+                    while !rest.is_empty() {
+                        match s.conn.writer().write(rest)? {
+                            0 => break,
+                            n => rest = &rest[n..],
+                        }
+                    }
+                    while s.conn.wants_write() {
+                        s.conn.write_tls(&mut &*s.sock.0)?;
+                    }
+                    if rest.is_empty() {
+                        return Ok(());
+                    }
+                }
+            }
+            Stream::Gone => Err(gone()),
+        }
+    }
+
     /// TLS records are waiting to be sent (the end of a reply, a session ticket, an alert).
     pub(crate) fn output_pending(&self) -> bool {
         match self {

@@ -1,6 +1,7 @@
 //! Unit tests of the connection's line reading and reply buffer, over a socket pair.
 
 use super::*;
+use std::io::Write;
 use std::net::TcpListener;
 
 fn pair(input: &[u8]) -> Connection {

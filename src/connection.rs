@@ -538,7 +538,9 @@ impl Connection {
         #[cfg(feature = "tls")]
         if let Stream::Tls(s) = &mut self.stream {
             s.conn.send_close_notify();
-            let _ = self.stream.write_out(&[]);
+            // As any reply: without waiting first, so a client that reads nothing does not
+            // hold up the parked sessions (the poller role is passed on before a wait).
+            let _ = self.flush();
         }
         if let Some(tcp) = self.stream.tcp() {
             let _ = tcp.shutdown(Shutdown::Both);

@@ -14,7 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{Error, Result};
 use crate::parking::{self, Parking};
-use crate::reply::{fill_template, Reply};
+use crate::reply::Reply;
 use crate::server::{Shared, SmtpServer};
 use crate::session;
 
@@ -217,7 +217,7 @@ fn refuse(shared: &Shared, tcp: &TcpStream, peer: SocketAddr, why: &str) {
 /// [`refuse`] with another text (a template: `%h` is the host name).
 fn refuse_with(shared: &Shared, tcp: &TcpStream, peer: SocketAddr, why: &str, template: &str) {
     log::warn!("refusing {peer}: {why}");
-    let text = fill_template(template, "", &shared.config.hostname);
+    let text = shared.config.text(template);
     let reply = Reply::new(421, text);
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = (&*tcp).write_all(&reply.to_wire(false));

@@ -12,7 +12,7 @@ use crate::config::deadline;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::proxy::{ProxyError, ProxyHeader};
-use crate::reply::{fill_template, Reply};
+use crate::reply::Reply;
 use crate::server::{Shared, SmtpServer};
 use crate::thread::{Pending, SmtpServerThread};
 
@@ -233,7 +233,7 @@ fn send_closing(
     enhanced: &str,
     text: &str,
 ) -> Result<()> {
-    let text = fill_template(text, "", &shared.config.hostname);
+    let text = shared.config.text(text);
     conn.reply(&Reply::new(code, text).with_enhanced(enhanced))?;
     conn.flush()
 }
@@ -280,7 +280,7 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
             return Ok(Flow::Close);
         }
     }
-    let welcome = fill_template(&config.messages.greeting.welcome, "", &config.hostname);
+    let welcome = config.text(&config.messages.greeting.welcome);
     conn.reply(&Reply::new(220, welcome))?;
     Ok(Flow::Continue)
 }

@@ -109,7 +109,7 @@ fn receive_direct(ctx: &mut Context<'_>, limits: DataLimits) -> Result<Reply> {
                 ctx.thread.session_id
             );
             ctx.close();
-            let text = fill_template(&server.messages.local_error, "", &server.hostname);
+            let text = server.text(&server.messages.local_error);
             return Ok(Reply::new(421, text).with_enhanced("4.3.0"));
         }
     };
@@ -198,7 +198,7 @@ fn deliver_message(
 fn verdict_reply(server: &SmtpServer, verdict: Result<(), Reply>) -> Reply {
     match verdict {
         Ok(()) => {
-            let text = fill_template(&server.messages.data_replies.end_data, "", &server.hostname);
+            let text = server.text(&server.messages.data_replies.end_data);
             Reply::new(250, text).with_enhanced("2.0.0")
         }
         Err(reply) => reply.into_final(),

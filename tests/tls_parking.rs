@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rustls::{ClientConnection, StreamOwned};
 
-use common::tls_client::{cert, client_connection, server_config, Cert, TlsClient};
+use common::tls_client::{cert, server_config, Cert, TlsClient};
 use common::{start, threads_of_this_process, wait_until, Client, TestServer};
 
 /// The thread-count test must not see the threads of the other tests of this binary.
@@ -164,28 +164,6 @@ fn narrow_socket(addr: SocketAddr) -> TcpStream {
     tcp
 }
 
-/// Runs the TLS client handshake and sends `first` in the same write as the Finished.
-fn handshake_with(mut tcp: TcpStream, first: &[u8], roots: &[&Cert]) -> TlsStreamC {
-    let mut conn = client_connection(roots).unwrap();
-    conn.set_buffer_limit(None);
-    while conn.is_handshaking() {
-        while conn.wants_write() {
-            conn.write_tls(&mut tcp).unwrap();
-        }
-        if conn.read_tls(&mut tcp).unwrap() == 0 {
-            panic!("closed during the handshake");
-        }
-        conn.process_new_packets().unwrap();
-    }
-    conn.writer().write_all(first).unwrap();
-    let mut flight = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut flight).unwrap();
-    }
-    tcp.write_all(&flight).unwrap();
-    StreamOwned::new(conn, tcp)
-}
-
 type TlsStreamC = StreamOwned<ClientConnection, TcpStream>;
 
 /// Sends `bytes` as one TLS record group, without reading.
@@ -260,7 +238,10 @@ fn a_command_sent_while_a_tls_flush_stalls_is_not_lost() {
     group.extend_from_slice(b"NOOP\r\n");
     burst.extend_from_slice(&group.repeat(30));
     burst.extend_from_slice(&b"RSET\r\n".repeat(2200));
-    let mut s = handshake_with(tcp, &burst, &[&c]);
+    let mut s = TlsClient::handshake_then(tcp, &burst, &[&c])
+        .unwrap()
+        .io
+        .into_inner();
     wait_for(|| tcp_queues(local).1 == 0);
     std::thread::sleep(Duration::from_millis(300));
     send_plain(&mut s, b"RSET\r\n");

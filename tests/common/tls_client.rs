@@ -60,13 +60,15 @@ impl TlsClient {
 
     /// [`handshake`](Self::handshake) whose last flight (the client's Finished) goes out in
     /// one write with `command`, as a client that talks at once does: the server's
-    /// handshake may read the command with its Finished.
+    /// handshake may read the command with its Finished. `command` may be any length (a
+    /// long pipelined burst): the client's buffer is not limited.
     pub fn handshake_then(
         mut tcp: TcpStream,
         command: &[u8],
         roots: &[&Cert],
     ) -> io::Result<TlsClient> {
         let mut conn = client_connection(roots)?;
+        conn.set_buffer_limit(None);
         while conn.is_handshaking() {
             while conn.wants_write() {
                 conn.write_tls(&mut tcp)?;

@@ -155,7 +155,7 @@ pub(super) fn run_handler(
     // A final reply (not a 334 or 354) went out: the client has its answer, and a second
     // one would be read as the answer to its next command.
     let answered = conn.replies > replies_before && !(300..400).contains(&conn.last_code);
-    match outcome {
+    let (failure, next) = match outcome {
         Ok(Ok(())) => {
             if conn.replies == replies_before {
                 // Indy 9 left the client waiting when a user handler wrote nothing.
@@ -165,44 +165,32 @@ pub(super) fn run_handler(
                 );
                 conn.reply(&local_error(config))?;
             }
-            Ok((flow, pending))
+            return Ok((flow, pending));
         }
         // RFC 5321 §4.5.3.1.4: a too-long line is a 500 5.5.6, not the end of the session.
         Ok(Err(Error::LineTooLong)) => {
             let reply =
                 Reply::new(500, config.text(&config.messages.line_too_long)).with_enhanced("5.5.6");
             conn.reply(&reply)?;
-            Ok((flow, pending))
+            return Ok((flow, pending));
         }
-        Ok(Err(e)) if conn.failed => Err(e),
-        Ok(Err(e)) => {
-            // The handler's own failure (`?` on a file, a database): Indy 9 dropped the client
-            // without a word; RFC 5321 §4.2.2 has 451 for "local error in processing".
-            report_failure(shared, thread, &format!("handler for {verb} failed: {e}"));
-            if conn.in_data {
-                send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
-                return Ok((Flow::Close, None));
-            }
-            settle_transaction(thread, verb, transaction_before, accepted(conn, answered));
-            if !answered {
-                conn.reply(&local_error(config))?;
-            }
-            Ok((flow, pending))
-        }
-        Err(panic) => {
-            report_failure(shared, thread, &panic_text(&panic));
-            if conn.in_data {
-                // The client is mid-message: its remaining bytes cannot be told from commands.
-                send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
-                return Ok((Flow::Close, None));
-            }
-            settle_transaction(thread, verb, transaction_before, accepted(conn, answered));
-            if !answered {
-                conn.reply(&local_error(config))?;
-            }
-            Ok((Flow::Continue, None))
-        }
+        Ok(Err(e)) if conn.failed => return Err(e),
+        // The handler's own failure (`?` on a file, a database): Indy 9 dropped the client
+        // without a word; RFC 5321 §4.2.2 has 451 for "local error in processing".
+        Ok(Err(e)) => (format!("handler for {verb} failed: {e}"), (flow, pending)),
+        Err(panic) => (panic_text(&panic), (Flow::Continue, None)),
+    };
+    report_failure(shared, thread, &failure);
+    if conn.in_data {
+        // The client is mid-message: its remaining bytes cannot be told from commands.
+        send_closing(shared, conn, 421, "4.3.0", &config.messages.local_error)?;
+        return Ok((Flow::Close, None));
     }
+    settle_transaction(thread, verb, transaction_before, accepted(conn, answered));
+    if !answered {
+        conn.reply(&local_error(config))?;
+    }
+    Ok(next)
 }
 
 /// Whether the client was told the command succeeded before its handler failed.

@@ -47,6 +47,9 @@ pub enum Error {
     /// `limits.max_line_length`; the rest of it has been skipped. Returned from a handler, the
     /// client gets `500 5.5.6` and the session goes on (RFC 5321 §4.5.3.1.4).
     LineTooLong,
+    /// [`ServerHandle::stop_for_restart`](crate::ServerHandle::stop_for_restart) found the
+    /// server's state still in use after all its threads had ended; the server is stopped.
+    ServerInUse,
 }
 
 impl fmt::Display for Error {
@@ -77,6 +80,9 @@ impl fmt::Display for Error {
             Error::ConnectionClosed => f.write_str("connection closed by the client"),
             Error::Tls(e) => write!(f, "TLS error: {e}"),
             Error::LineTooLong => f.write_str("line longer than the limit"),
+            Error::ServerInUse => {
+                f.write_str("the stopped server's state is still in use; it cannot be restarted")
+            }
         }
     }
 }

@@ -439,6 +439,26 @@ impl ServerHandle {
         self.shutdown();
     }
 
+    /// Stops as [`stop`](ServerHandle::stop) does and gives the [`SmtpServer`] back, with its
+    /// settings and the same closures (and whatever state they hold), so that it can be
+    /// started again: Indy's `Active := False` followed later by `Active := True`. A
+    /// certificate swapped in with `reload_tls` is kept in its `tls`. A binding to port 0 gets
+    /// a new port at the next start; set `bindings` to `local_addrs()` first to keep it.
+    ///
+    /// `Err(ServerInUse)` only if something outside the server still holds its shared state
+    /// once every one of its threads has ended (this should not happen; the server is then
+    /// stopped all the same).
+    pub fn stop_for_restart(self) -> Result<SmtpServer> {
+        let shared = Arc::clone(&self.shared);
+        drop(self);
+        // Thread-local duties of the pool threads are dropped as those threads end, which
+        // `join` waits for; nothing else keeps a reference once `shutdown` has returned.
+        match Arc::try_unwrap(shared) {
+            Ok(shared) => Ok(shared.into_config()),
+            Err(_) => Err(Error::ServerInUse),
+        }
+    }
+
     fn shutdown(&mut self) {
         let rt = &self.shared.runtime;
         if rt.stopping.swap(true, Ordering::SeqCst) {

@@ -421,4 +421,16 @@ impl Shared {
             tls,
         })
     }
+
+    /// The configuration back, for another start; with the TLS configuration in use now
+    /// (`reload_tls` may have replaced the one it started with).
+    pub(crate) fn into_config(self) -> SmtpServer {
+        #[allow(unused_mut)]
+        let mut config = self.config;
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = &self.tls {
+            config.tls = Some(acceptor.current());
+        }
+        config
+    }
 }

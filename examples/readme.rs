@@ -15,7 +15,7 @@ fn main() -> Result<(), indy_smtp::Error> {
     }));
     // Indy's OnReceiveMessageParsed: Ok(()) sends 250, Err(reply) sends that reply instead.
     server.on_receive_message_parsed = Some(Box::new(|thread, msg| {
-        let from = thread.from.as_ref().map_or("", |f| f.address.as_str());
+        let from = thread.from_address().unwrap_or("");
         let to = thread.rcpt_addresses();
         println!("<{from}> -> {to:?}: {:?}", msg.subject);
         Ok(())

@@ -444,7 +444,12 @@ impl Connection {
 
     /// Queues a reply; it goes out when the input runs dry or on `flush`.
     pub(crate) fn reply(&mut self, reply: &Reply) -> Result<()> {
-        reply.write_to(&mut self.wbuf, self.enhanced);
+        self.reply_text(reply, false)
+    }
+
+    /// [`reply`](Self::reply), keeping UTF-8 in its text when `utf8` (an SMTPUTF8 transaction).
+    pub(crate) fn reply_text(&mut self, reply: &Reply, utf8: bool) -> Result<()> {
+        reply.write_to(&mut self.wbuf, self.enhanced, utf8);
         self.last_code = reply.code();
         self.replies += 1;
         if self.wbuf.len() > MAX_PENDING_REPLIES {

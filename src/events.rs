@@ -103,4 +103,8 @@ pub type DisconnectHandler = Box<dyn Fn(&SmtpServerThread) + Send + Sync>;
 /// and the transaction before it goes on, unless the handler had already answered it with a
 /// `2xx`: what the client was told it accepted stands. A message's failed DATA or BDAT ends
 /// its transaction, as any reply to the message does.
+///
+/// An `Err(reply)` from a receive event is a reply, not an exception, and does not come here,
+/// even when it was made by `?` from an `io::Error` (`451 4.3.0`, logged at error level): an
+/// application that wants to be told of storage failures reports them in the event itself.
 pub type ExceptionHandler = Box<dyn Fn(&SmtpServerThread, &str) + Send + Sync>;

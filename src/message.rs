@@ -168,6 +168,7 @@ pub struct TextPart {
     /// bytes the charset cannot map become U+FFFD. With no charset or `us-ascii` (where 8-bit
     /// bytes mean nothing), text that is valid UTF-8 is read as UTF-8, and other bytes over
     /// 0x7F as windows-1252 (`mailparse` does, as mail readers commonly do), not replaced.
+    /// Line ends stay as they arrived: `\r\n`.
     pub text: String,
 }
 

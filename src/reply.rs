@@ -66,7 +66,8 @@ impl Reply {
     /// `on_command_rcpt` or a receive event), with an error logged (a 2xx or 3xx refusal from
     /// `on_connect` goes out as `421`); an enhanced
     /// code of the wrong class (`550` with `2.0.0`) is replaced by the class default; each
-    /// line of `text` becomes one reply line, with control characters replaced.
+    /// line of `text` becomes one reply line, with control characters (and, outside an SMTPUTF8
+    /// transaction, non-ASCII ones) replaced by `?`.
     pub fn new(code: u16, text: impl Into<String>) -> Reply {
         Reply {
             code,
@@ -166,14 +167,25 @@ impl Reply {
     }
 
     /// The bytes sent on the wire; `enhanced` is whether the session uses ENHANCEDSTATUSCODES.
+    /// The text is US-ASCII as RFC 5321 §4.2 has it: each other character becomes `?` (in a
+    /// session, UTF-8 passes only within an SMTPUTF8 transaction).
+    ///
+    /// ```
+    /// use indy_smtp::Reply;
+    /// assert_eq!(Reply::new(550, "Grüße").to_wire(false), b"550 Gr??e\r\n");
+    /// // A reply without text ends at its code (RFC 5321 §4.2: `Reply-code [ SP textstring ]`).
+    /// assert_eq!(Reply::parse("550 5.1.1").unwrap().to_wire(true), b"550 5.1.1\r\n");
+    /// ```
     pub fn to_wire(&self, enhanced: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.text.len() + 16);
-        self.write_to(&mut out, enhanced);
+        self.write_to(&mut out, enhanced, false);
         out
     }
 
     /// Appends the wire form to `out` (RFC 5321 §4.2.1: `NNN-` on all lines but the last).
-    pub(crate) fn write_to(&self, out: &mut Vec<u8>, enhanced: bool) {
+    /// `utf8`: the text may keep non-ASCII characters (RFC 6531: the client declared SMTPUTF8
+    /// for this transaction, and replies echo its UTF-8 addresses).
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>, enhanced: bool, utf8: bool) {
         let code = if (200..=599).contains(&self.code) {
             self.code
         } else {
@@ -187,13 +199,20 @@ impl Reply {
         let mut lines = self.text.split('\n').peekable();
         while let Some(line) = lines.next() {
             let sep = if lines.peek().is_some() { b'-' } else { b' ' };
+            let line = line.trim_end_matches('\r');
             out.extend_from_slice(&digits3(code));
-            out.push(sep);
+            // RFC 4954 §4: an empty AUTH challenge is still `334 SP`; any other empty last
+            // line ends at its code, as `SP textstring` needs a text after the space.
+            if sep == b'-' || status.is_some() || !line.is_empty() || code == 334 {
+                out.push(sep);
+            }
             if let Some(status) = status {
                 out.extend_from_slice(status.as_bytes());
-                out.push(b' ');
+                if !line.is_empty() {
+                    out.push(b' ');
+                }
             }
-            push_sanitized(out, line.trim_end_matches('\r'));
+            push_sanitized(out, line, utf8);
             out.extend_from_slice(b"\r\n");
         }
     }
@@ -315,17 +334,22 @@ fn is_enhanced_code(s: &str) -> bool {
     }
 }
 
-/// Control characters (and DEL) would let echoed client text break the reply framing.
-fn push_sanitized(out: &mut Vec<u8>, text: &str) {
+/// Control characters (and DEL) would let echoed client text break the reply framing, and
+/// RFC 5321 §4.2's `textstring` is printable US-ASCII: each such character becomes one `?`
+/// (non-ASCII ones only when `utf8` is off).
+fn push_sanitized(out: &mut Vec<u8>, text: &str, utf8: bool) {
     let bytes = text.as_bytes();
-    if bytes.iter().all(|&b| b >= 0x20 && b != 0x7f) {
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b)) {
         out.extend_from_slice(bytes);
-    } else {
-        out.extend(
-            bytes
-                .iter()
-                .map(|&b| if b < 0x20 || b == 0x7f { b'?' } else { b }),
-        );
+        return;
+    }
+    for c in text.chars() {
+        if c.is_control() || (!utf8 && !c.is_ascii()) {
+            out.push(b'?');
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
     }
 }
 
@@ -435,6 +459,30 @@ mod tests {
             missing.to_wire(true),
             b"451 4.3.0 Requested action aborted: local error in processing\r\n"
         );
+    }
+
+    /// RFC 5321 §4.2: `textstring` is HT, SP and printable US-ASCII; RFC 6531 lets an SMTPUTF8
+    /// transaction's replies carry UTF-8, but never a control character (C0, DEL or C1).
+    #[test]
+    fn text_is_ascii_unless_the_transaction_is_smtputf8() {
+        let r = Reply::new(550, "Grüße, 100% 用户\u{85}x");
+        assert_eq!(r.to_wire(false), b"550 Gr??e, 100% ???x\r\n");
+        let mut utf8 = Vec::new();
+        r.write_to(&mut utf8, false, true);
+        assert_eq!(utf8, "550 Grüße, 100% 用户?x\r\n".as_bytes());
+    }
+
+    /// `Reply-code [ SP textstring ] CRLF`: no space without a text after it, except the empty
+    /// AUTH challenge, which RFC 4954 §4 writes `334 SP`.
+    #[test]
+    fn empty_text_has_no_trailing_space() {
+        assert_eq!(Reply::new(250, "").to_wire(false), b"250\r\n");
+        assert_eq!(Reply::new(250, "").to_wire(true), b"250 2.0.0\r\n");
+        let parsed = Reply::parse("550 5.1.1").unwrap();
+        assert_eq!(parsed.to_wire(true), b"550 5.1.1\r\n");
+        assert_eq!(parsed.to_wire(false), b"550\r\n");
+        assert_eq!(Reply::new(334, "").to_wire(true), b"334 \r\n");
+        assert_eq!(Reply::new(250, "a\n").to_wire(false), b"250-a\r\n250\r\n");
     }
 
     #[test]

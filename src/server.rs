@@ -48,7 +48,10 @@ pub struct SmtpServer {
     /// Answer EHLO (Indy's `AllowEHLO`). True: Indy 9's False was only Delphi's zero value,
     /// and without EHLO no extension can work.
     pub allow_ehlo: bool,
-    /// MAIL is refused (530 5.7.0) until the client has logged in (Indy's `AuthMode`).
+    /// MAIL is refused (530 5.7.0) until the client has logged in (Indy's `AuthMode`). On a
+    /// server with TLS, PLAIN and LOGIN are offered only after STARTTLS (see
+    /// `allow_insecure_auth`), and a cleartext client that has no mechanism yet is told to
+    /// start TLS first; `require_tls` makes that rule for every client.
     pub auth_mode: bool,
     /// MessageParsed: keep header values as received, no RFC 2047 or MIME decoding.
     pub no_decode: bool,

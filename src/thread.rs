@@ -29,7 +29,7 @@ pub enum SmtpState {
 /// What is known about an established TLS session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsInfo {
-    /// The protocol version, e.g. `TLSv1_3`.
+    /// The protocol version, e.g. `TLSv1.3`.
     pub protocol_version: String,
     /// The negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
     pub cipher_suite: String,
@@ -112,6 +112,12 @@ impl SmtpServerThread {
             (Some(_), true) => SmtpState::Mail,
             (Some(_), false) => SmtpState::Rcpt,
         }
+    }
+
+    /// The sender's address of this transaction (`""` for the null reverse-path `<>`);
+    /// `None` before MAIL.
+    pub fn from_address(&self) -> Option<&str> {
+        self.from.as_ref().map(|from| from.address.as_str())
     }
 
     /// The recipients' addresses, in order.
@@ -248,9 +254,12 @@ impl<'a> Context<'a> {
         &self.shared.config
     }
 
-    /// Sends a reply (buffered; it goes out before the server next waits for input).
+    /// Sends a reply (buffered; it goes out before the server next waits for input). Its text
+    /// goes out as US-ASCII (RFC 5321 §4.2), other characters as `?`, except within a
+    /// transaction whose MAIL carried SMTPUTF8 (RFC 6531), where UTF-8 is kept.
     pub fn reply(&mut self, reply: Reply) -> Result<()> {
-        self.conn.reply(&reply)
+        let utf8 = self.thread.from.as_ref().is_some_and(|from| from.smtputf8);
+        self.conn.reply_text(&reply, utf8)
     }
 
     /// Sends a reply built from a template of [`SmtpMessages`](crate::SmtpMessages): `%s` is

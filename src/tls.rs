@@ -342,12 +342,22 @@ pub fn tls_info(conn: &ServerConnection) -> TlsInfo {
     TlsInfo {
         protocol_version: conn
             .protocol_version()
-            .map(|v| format!("{v:?}"))
+            .map(version_name)
             .unwrap_or_default(),
         cipher_suite: conn
             .negotiated_cipher_suite()
             .map(|s| format!("{:?}", s.suite()))
             .unwrap_or_default(),
         sni: conn.server_name().map(str::to_owned),
+    }
+}
+
+/// The name logs and `Received:` comments use (`TLSv1.3`, as OpenSSL and Postfix write it),
+/// not rustls's identifier (`TLSv1_3`).
+fn version_name(version: rustls::ProtocolVersion) -> String {
+    match version {
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        other => format!("{other:?}"),
     }
 }

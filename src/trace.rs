@@ -21,7 +21,7 @@
 //! - `from`: the HELO/EHLO name when it is a domain or an address literal, then the client's
 //!   address literal in parentheses (`TCP-info`); a name that is neither is not trusted as a
 //!   domain: the address literal takes its place and the name follows in a comment. Over TLS a
-//!   comment follows with the protocol version and cipher suite (`(using TLSv1_3 with ...)`).
+//!   comment follows with the protocol version and cipher suite (`(using TLSv1.3 with ...)`).
 //! - `by`: the name the application gives (its host name).
 //! - `with`: `SMTP` after HELO, `ESMTP` after EHLO, with RFC 3848's `S` for TLS and `A` for
 //!   an authenticated client (`ESMTPSA`), or RFC 6531 §3.7.3's `UTF8SMTP*` for a transaction

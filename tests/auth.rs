@@ -363,6 +363,45 @@ fn auth_mode_requires_login_before_mail() {
     c.expect("MAIL FROM:<a@example.com>", 250);
 }
 
+// auth_mode on a TLS server whose mechanisms are all hidden in cleartext: the MAIL refusal
+// points at STARTTLS (RFC 3207 §4), as AUTH is not even offered yet; with CRAM-MD5 offered
+// in cleartext it still asks for a login.
+#[test]
+fn auth_mode_in_cleartext_points_at_starttls_when_no_mechanism_is_offered() {
+    let rcgen::CertifiedKey { cert, key_pair } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let config = indy_smtp::tls::server_config_from_pem(
+        cert.pem().as_bytes(),
+        key_pair.serialize_pem().as_bytes(),
+    )
+    .unwrap();
+    let config = Arc::new(config);
+    let tls_only = start(|s| {
+        s.tls = Some(Arc::clone(&config));
+        s.auth_mode = true;
+        s.check_user = Some(Box::new(|_, u, p| u == USER && p == PASSWORD));
+    });
+    let (mut c, ehlo) = ehlo_client(&tls_only);
+    assert_eq!(auth_line(&ehlo), None);
+    let (code, text) = c.cmd("MAIL FROM:<a@example.com>");
+    assert_eq!(
+        (code, text.as_str()),
+        (530, "5.7.0 Must issue a STARTTLS command first")
+    );
+
+    let cram = auth_server(|s| {
+        s.tls = Some(Arc::clone(&config));
+        s.auth_mode = true;
+    });
+    let (mut c, ehlo) = ehlo_client(&cram);
+    assert_eq!(auth_line(&ehlo), Some("AUTH CRAM-MD5"));
+    let (code, text) = c.cmd("MAIL FROM:<a@example.com>");
+    assert_eq!(
+        (code, text.as_str()),
+        (530, "5.7.0 Authentication required")
+    );
+}
+
 // Indy's OnCommandAUTH: the handler replaces the whole built-in exchange, and the built-in
 // mechanisms are no longer advertised; the application's own AUTH keyword is.
 #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{codes, replies, start, Client};
 use indy_smtp::address::Ret;
-use indy_smtp::{MailAction, MailFrom, RcptTo};
+use indy_smtp::{MailAction, MailFrom, RcptAction, RcptTo, Reply};
 use parking_lot::Mutex;
 
 fn ehlo(c: &mut Client) -> String {
@@ -224,6 +224,40 @@ fn utf8_addresses_need_the_smtputf8_parameter() {
     let m = &s.messages()[0];
     assert_eq!(m.from, "d\u{f6}rte@b\u{fc}cher.example");
     assert_eq!(m.rcpts, ["\u{7528}\u{6237}@\u{4f8b}\u{3048}.jp"]);
+}
+
+/// RFC 5321 §4.2: reply text is printable US-ASCII, so an application's non-ASCII text goes
+/// out with `?`; within a transaction whose MAIL declared SMTPUTF8 (RFC 6531) the replies
+/// keep UTF-8, so the echo of a UTF-8 address stays readable.
+#[test]
+fn reply_text_is_ascii_outside_an_smtputf8_transaction() {
+    let s = start(|srv| {
+        srv.on_command_rcpt = Some(Box::new(|_, rcpt| {
+            if rcpt.address.starts_with("refuse@") {
+                RcptAction::Reply(Reply::new(550, "Gr\u{fc}\u{df}e"))
+            } else {
+                RcptAction::Accept
+            }
+        }));
+    });
+    let mut c = s.client();
+    ehlo(&mut c);
+    c.expect("MAIL FROM:<plain@example.com>", 250);
+    c.send(b"RCPT TO:<refuse@example.com>\r\n");
+    assert_eq!(c.read_line(), "550 5.0.0 Gr??e\r\n");
+    c.expect("RSET", 250);
+    c.send("MAIL FROM:<d\u{f6}rte@b\u{fc}cher.example> SMTPUTF8\r\n".as_bytes());
+    assert_eq!(
+        c.read_line(),
+        "250 2.1.0 <d\u{f6}rte@b\u{fc}cher.example> Ok\r\n"
+    );
+    c.send(b"RCPT TO:<refuse@example.com>\r\n");
+    assert_eq!(c.read_line(), "550 5.0.0 Gr\u{fc}\u{df}e\r\n");
+    // RSET ends the transaction, and with it the UTF-8.
+    c.expect("RSET", 250);
+    c.expect("MAIL FROM:<plain@example.com>", 250);
+    c.send(b"RCPT TO:<refuse@example.com>\r\n");
+    assert_eq!(c.read_line(), "550 5.0.0 Gr??e\r\n");
 }
 
 #[test]

@@ -317,3 +317,28 @@ fn panicking_receive_handler() {
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].data, b"\r\nsecond\r\n");
 }
+
+// A panic while the handler reads the message live from the socket (Direct): the rest of the
+// data cannot be skipped safely, so the client gets a 421 and the connection closes; the
+// message is not delivered and the server goes on serving others.
+#[test]
+fn panicking_direct_receive_handler_ends_the_session_with_421() {
+    let ts = server_with(|s| {
+        s.raw_stream_type = indy_smtp::RawStreamType::Direct;
+        s.on_receive_raw = Some(Box::new(|_, stream| {
+            let mut first = [0u8; 4];
+            std::io::Read::read_exact(stream, &mut first).map_err(indy_smtp::Reply::from)?;
+            panic!("handler failed mid-message");
+        }));
+    });
+    let mut c = ts.client();
+    let (code, text) = c.send_mail(
+        "a@example.org",
+        &["b@example.net"],
+        b"line one\r\nline two\r\n",
+    );
+    assert_eq!(code, 421, "{text}");
+    assert!(c.is_closed());
+    let mut other = ts.client();
+    other.expect("NOOP", 250);
+}

@@ -270,8 +270,8 @@ fn handshake_tls13_and_tls12() {
     let acceptor = Arc::new(TlsAcceptor::new(config_for(&generated)));
     let listener = listener();
     let cases: [(&'static rustls::SupportedProtocolVersion, &str, &str); 2] = [
-        (&rustls::version::TLS13, "TLSv1_3", "TLS13_"),
-        (&rustls::version::TLS12, "TLSv1_2", "TLS_ECDHE_"),
+        (&rustls::version::TLS13, "TLSv1.3", "TLS13_"),
+        (&rustls::version::TLS12, "TLSv1.2", "TLS_ECDHE_"),
     ];
     for (version, want_version, suite_prefix) in cases {
         let cfg = client_config(&[&generated.der], &[version]);

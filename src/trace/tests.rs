@@ -108,7 +108,7 @@ fn a_helo_name_that_is_no_domain_goes_in_a_comment() {
 fn protocol_names_follow_rfc_3848_and_6531() {
     let mut thread = session("192.0.2.1:1", "c.example", "a@b", &["x@y"]);
     let tls = TlsInfo {
-        protocol_version: "TLSv1_3".into(),
+        protocol_version: "TLSv1.3".into(),
         cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
         sni: None,
     };
@@ -122,7 +122,7 @@ fn protocol_names_follow_rfc_3848_and_6531() {
     let line = received(&thread, "mx", None, at(0));
     assert!(
         line.starts_with(
-            "Received: from c.example ([192.0.2.1]) (using TLSv1_3 with \
+            "Received: from c.example ([192.0.2.1]) (using TLSv1.3 with \
              TLS13_AES_128_GCM_SHA256)\r\n\tby mx with ESMTPS\r\n"
         ),
         "{line}"

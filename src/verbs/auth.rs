@@ -37,6 +37,13 @@ pub(crate) fn ehlo_keyword(ctx: &Context<'_>) -> Option<String> {
     offered.then(|| "AUTH LOGIN".to_string())
 }
 
+/// Whether a client that must log in cannot do it here before STARTTLS: no mechanism is
+/// offered in cleartext, so the reply that helps it is RFC 3207 §4's "530 5.7.0 Must issue a
+/// STARTTLS command first", not "authentication required".
+pub(crate) fn login_needs_tls_first(ctx: &Context<'_>) -> bool {
+    !cleartext_ok(ctx) && ehlo_keyword(ctx).is_none()
+}
+
 /// Whether plaintext mechanisms may be used here: over TLS, on a server without TLS, or with
 /// `allow_insecure_auth` (RFC 4954 §4, §14).
 fn cleartext_ok(ctx: &Context<'_>) -> bool {

@@ -18,7 +18,12 @@ pub(crate) fn mail(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         return ctx.reply_with(530, "5.7.0", &m.must_start_tls, "");
     }
     if server.auth_mode && !ctx.thread.logged_in {
-        return ctx.reply_with(530, "5.7.0", &m.not_logged_in, "");
+        let text = if crate::verbs::auth::login_needs_tls_first(ctx) {
+            &m.must_start_tls
+        } else {
+            &m.not_logged_in
+        };
+        return ctx.reply_with(530, "5.7.0", text, "");
     }
     if ctx.thread.from.is_some() {
         // RFC 5321 §4.1.1.2: one MAIL per transaction (Indy 9 silently started over).

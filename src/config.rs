@@ -73,7 +73,8 @@ pub struct Extensions {
     pub eight_bit_mime: bool,
     /// ENHANCEDSTATUSCODES (RFC 2034, RFC 3463). On.
     pub enhanced_status_codes: bool,
-    /// SMTPUTF8 (RFC 6531). On.
+    /// SMTPUTF8 (RFC 6531), needs `eight_bit_mime` (RFC 6531 §3.1: a server offering it MUST
+    /// announce 8BITMIME). On.
     pub smtputf8: bool,
     /// CHUNKING, the BDAT verb (RFC 3030). On.
     pub chunking: bool,

@@ -321,7 +321,11 @@ fn ehlo_advertises_only_what_is_on() {
     let cases: &[(Switch, &[&str])] = &[
         (|s| s.extensions.pipelining = false, &["PIPELINING"]),
         (|s| s.extensions.size = false, &["SIZE 10485760"]),
-        (|s| s.extensions.eight_bit_mime = false, &["8BITMIME"]),
+        // RFC 6531 §3.1 item 8: no SMTPUTF8 without 8BITMIME.
+        (
+            |s| s.extensions.eight_bit_mime = false,
+            &["8BITMIME", "SMTPUTF8"],
+        ),
         (
             |s| s.extensions.enhanced_status_codes = false,
             &["ENHANCEDSTATUSCODES"],

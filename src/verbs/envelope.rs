@@ -34,7 +34,7 @@ pub(crate) fn mail(ctx: &mut Context<'_>, command: &Command) -> Result<()> {
         // RFC 9422 §5.1: MAILMAX exceeded.
         return ctx.reply_with(452, "4.5.3", "Too many transactions in this session", "");
     }
-    let utf8_allowed = server.extensions.smtputf8 && ctx.thread.ehlo;
+    let utf8_allowed = super::session::smtputf8_offered(server) && ctx.thread.ehlo;
     let mut mail = match parse_mail_from(&command.unparsed_params, utf8_allowed) {
         Ok(mail) => mail,
         Err(e) => {
@@ -95,7 +95,7 @@ fn refused_mail_param<'m>(ctx: &Context<'_>, mail: &'m MailFrom) -> Option<&'m s
                         Some(BodyType::BinaryMime) => !binary_ok,
                         _ => !ext.eight_bit_mime,
                     },
-                    "SMTPUTF8" => !ext.smtputf8,
+                    "SMTPUTF8" => !super::session::smtputf8_offered(ctx.server()),
                     "RET" | "ENVID" => !ext.dsn,
                     "AUTH" => !ctx.server().can_authenticate(),
                     _ => false,

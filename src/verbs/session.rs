@@ -80,7 +80,7 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
     );
     add(ext.eight_bit_mime, "8BITMIME".into());
     add(ext.enhanced_status_codes, "ENHANCEDSTATUSCODES".into());
-    add(ext.smtputf8, "SMTPUTF8".into());
+    add(smtputf8_offered(server), "SMTPUTF8".into());
     let chunking = chunking_offered(server);
     add(chunking, "CHUNKING".into());
     add(chunking && ext.binary_mime, "BINARYMIME".into());
@@ -107,6 +107,12 @@ pub(crate) fn ehlo_keywords(ctx: &Context<'_>) -> Vec<String> {
     );
     k.extend(ext.extra.iter().cloned());
     k
+}
+
+/// RFC 6531 §3.1 item 8: a server offering SMTPUTF8 MUST support and announce 8BITMIME, so
+/// without 8BITMIME neither the keyword nor the MAIL parameter is offered.
+pub(crate) fn smtputf8_offered(server: &crate::server::SmtpServer) -> bool {
+    server.extensions.smtputf8 && server.extensions.eight_bit_mime
 }
 
 /// RFC 3030 §2/§3: CHUNKING promises that BDAT takes its chunk as data. Without a BDAT

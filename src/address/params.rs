@@ -57,7 +57,8 @@ pub(super) fn split_params(rest: &str) -> Result<Vec<RawParam<'_>>, PathError> {
         }
         let upper = keyword.to_ascii_uppercase();
         if !seen.insert(upper.clone()) {
-            return Err(PathError::DuplicateParameter(upper));
+            // Shortened like every keyword a reply names (RFC 5321 §4.5.3.1.5: 512-octet lines).
+            return Err(PathError::DuplicateParameter(escape(&upper)));
         }
         out.push(RawParam { upper, value });
     }
@@ -76,7 +77,8 @@ pub(super) fn check_value_ascii(p: &RawParam<'_>, utf8: bool) -> Result<(), Path
 
 pub(super) fn bad(p: &RawParam<'_>, reason: &str) -> PathError {
     PathError::BadParameter {
-        keyword: p.upper.clone(),
+        // Any keyword can get here (a non-ASCII value): shortened for the reply.
+        keyword: escape(&p.upper),
         reason: reason.to_string(),
     }
 }

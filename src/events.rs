@@ -72,8 +72,11 @@ pub type ReceiveMessageHandler =
     Box<dyn Fn(&mut SmtpServerThread, &mut Message) -> Result<(), Reply> + Send + Sync>;
 
 /// `on_connect`: called before the greeting; `Err(reply)` sends that reply instead of the
-/// greeting and closes (e.g. `554 5.7.1` for a blocked address, RFC 5321 §3.1, or `421`
-/// for a temporary refusal; a 2xx or 3xx, which refuses nothing, is sent as `421`). Behind a
+/// greeting. A `5xx` such as `554` (RFC 5321 §3.1, a blocked address) keeps the connection
+/// open until the client's QUIT, answering anything else `503`, as §3.1 requires; a client
+/// that sends `limits.max_bad_commands` commands instead is closed with `421`. A `421` (a
+/// temporary refusal, §3.8) or a `521` (RFC 7504: does not accept mail) closes at once; a
+/// 2xx or 3xx, which refuses nothing, is sent as `421`. Behind a
 /// proxy ([`SmtpServer::proxy_protocol`](crate::SmtpServer::proxy_protocol)) it runs after
 /// the PROXY header, so `thread.peer_addr` is the client's.
 pub type ConnectHandler = Box<dyn Fn(&mut SmtpServerThread) -> Result<(), Reply> + Send + Sync>;

@@ -256,8 +256,15 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
         match verdict {
             Ok(Ok(())) => {}
             Ok(Err(reply)) => {
-                conn.reply(&reply.into_refusal())?;
+                let reply = reply.into_refusal();
+                conn.reply(&reply)?;
                 conn.flush()?;
+                // RFC 5321 §3.1: after a 554 in place of the 220 the server waits for QUIT
+                // and answers other commands 503; a 421 (§3.8) or RFC 7504's 521 closes now.
+                if waits_for_quit(reply.code()) {
+                    thread.refused = true;
+                    return Ok(Flow::Continue);
+                }
                 return Ok(Flow::Close);
             }
             Err(panic) => {
@@ -283,6 +290,11 @@ fn open(shared: &Shared, session: &mut Session, implicit_tls: bool) -> Result<Fl
     let welcome = config.text(&config.messages.greeting.welcome);
     conn.reply(&Reply::new(220, welcome))?;
     Ok(Flow::Continue)
+}
+
+/// A connection refused with this code stays open until the client's QUIT: 5xx but 521.
+fn waits_for_quit(code: u16) -> bool {
+    (500..600).contains(&code) && code != 521
 }
 
 /// Reads the PROXY header and takes the client's addresses from it. A connection without a

@@ -72,6 +72,9 @@ pub struct SmtpServerThread {
     pub(crate) bdat: Option<BdatState>,
     /// The transaction was refused mid-BDAT; later chunks are read and dropped.
     pub(crate) bdat_failed: bool,
+    /// `on_connect` answered `554` in place of the greeting: only QUIT is served now
+    /// (RFC 5321 §3.1).
+    pub(crate) refused: bool,
 }
 
 /// The chunks of a BDAT transaction.
@@ -101,6 +104,7 @@ impl SmtpServerThread {
             transactions: 0,
             bdat: None,
             bdat_failed: false,
+            refused: false,
         }
     }
 

@@ -220,8 +220,15 @@ fn on_connect_refusal() {
             d2.fetch_add(1, Ordering::SeqCst);
         }));
     });
+    // RFC 5321 §3.1: after a 554 the server waits for QUIT, answering anything else 503.
     let mut c = common::Client::connect_silent(ts.addr);
     assert_eq!(c.read_line(), "554 no service for you\r\n");
+    c.send(b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\n");
+    for _ in 0..2 {
+        let line = c.read_line();
+        assert!(line.starts_with("503 "), "{line:?}");
+    }
+    expect_prefix(&mut c, "QUIT", "221 ");
     assert!(c.is_closed());
     assert!(wait_until(|| disconnects.load(Ordering::SeqCst) == 1));
     // A 3xx (or 2xx) refusal would read as leave to go on: it goes out as 421.
@@ -233,6 +240,34 @@ fn on_connect_refusal() {
     expect_prefix(&mut c, "QUIT", "221 ");
     assert!(wait_until(|| disconnects.load(Ordering::SeqCst) == 3));
     assert_eq!(connects.load(Ordering::SeqCst), 3);
+}
+
+// A refused client that never sends QUIT is closed after max_bad_commands commands (421),
+// and RFC 7504's 521 closes at once, as a 421 does.
+#[test]
+fn a_refused_client_is_bounded_and_521_closes_at_once() {
+    let connects = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connects);
+    let ts = server_with(move |s| {
+        s.limits.max_bad_commands = 3;
+        s.on_connect = Some(Box::new(move |_| {
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(Reply::new(554, "blocked"))
+            } else {
+                Err(Reply::new(521, "does not accept mail"))
+            }
+        }));
+    });
+    let mut c = common::Client::connect_silent(ts.addr);
+    assert_eq!(c.read_line(), "554 blocked\r\n");
+    c.send(b"NOOP\r\nNOOP\r\nNOOP\r\n");
+    assert!(c.read_line().starts_with("503 "));
+    assert!(c.read_line().starts_with("503 "));
+    assert!(c.read_line().starts_with("421 "));
+    assert!(c.is_closed());
+    let mut c = common::Client::connect_silent(ts.addr);
+    assert_eq!(c.read_line(), "521 does not accept mail\r\n");
+    assert!(c.is_closed());
 }
 
 // Indy's OnDisconnect: exactly once per session, however it ends (QUIT, the client dropping

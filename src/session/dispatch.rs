@@ -98,6 +98,9 @@ fn dispatch(
         conn.reply(&Reply::new(421, "HTTP requests are not accepted here").with_enhanced("4.7.0"))?;
         return Ok((Flow::Close, None));
     }
+    if thread.refused && command.verb != "QUIT" {
+        return refused_command(shared, conn, thread);
+    }
     let entry = if config.command_handlers_enabled {
         config.command_handlers.lookup(&command.verb)
     } else {
@@ -119,6 +122,26 @@ fn dispatch(
         conn.flush()?;
     }
     Ok(outcome)
+}
+
+/// A command of a client whose connection was refused with a 554 (RFC 5321 §3.1): `503`,
+/// as the RFC advises, until QUIT; `max_bad_commands` of them end the wait with a `421`.
+fn refused_command(
+    shared: &Shared,
+    conn: &mut Connection,
+    thread: &mut SmtpServerThread,
+) -> Result<(Flow, Option<Pending>)> {
+    let config = &shared.config;
+    thread.bad_commands += 1;
+    let max = config.limits.max_bad_commands;
+    if max > 0 && thread.bad_commands >= max {
+        send_closing(shared, conn, 421, "4.7.0", &config.messages.too_many_errors)?;
+        return Ok((Flow::Close, None));
+    }
+    let text = "Bad sequence of commands: this connection was refused, send QUIT";
+    conn.reply(&Reply::new(503, text).with_enhanced("5.5.1"))?;
+    conn.flush()?;
+    Ok((Flow::Continue, None))
 }
 
 /// RFC 2920 §3.2: replies to EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP (and to unrecognized

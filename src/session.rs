@@ -211,6 +211,10 @@ fn finish(shared: &Arc<Shared>, mut session: Box<Session>, result: Result<()>) {
             conn.limit_write_wait(Duration::from_secs(1));
             let _ = send_closing(shared, conn, 421, "4.4.2", &shared.config.messages.timeout);
         }
+        // A failed handshake is the client's doing (it closed, reset, or sent no TLS), as is
+        // an end the server's own stop caused: info, like a client closing in plain text.
+        Err(e @ Error::Tls(_)) => log::info!("session {id}: {e}"),
+        Err(e) if shared.runtime.stopping() => log::info!("session {id}: {e}"),
         Err(e) => log::warn!("session {id}: {e}"),
     }
     if shared.runtime.stopping() && !matches!(result, Ok(()) | Err(Error::Timeout)) {

@@ -7,8 +7,9 @@
 //! at `\x1f` into (enhanced code, text/argument, template).
 //!
 //! Checked besides "no panic": every wire form is CRLF-terminated `NNN[- ]text` lines (RFC 5321
-//! §4.2.1), same code on every line, 200-599, `-` on all lines but the last, no CR, LF or other
-//! control byte inside a line, one line per `\n` of the text and no more, the enhanced code
+//! §4.2.1; a last line without text ends at its code, the AUTH challenge `334 ` excepted), same
+//! code on every line, 200-599, `-` on all lines but the last, printable US-ASCII only inside a
+//! line, one line per `\n` of the text and no more, the enhanced code
 //! (when sent) of the reply's class and absent on 3xx (RFC 2034 §4); a template filled with
 //! client text gives as many lines as the template has (no line injected), holds no control
 //! character the template or host name did not, and the argument adds at most 256 bytes per
@@ -37,7 +38,9 @@ fn check_wire(wire: &[u8], reply: &Reply, enhanced: bool) {
             line.strip_suffix(b"\r")
                 .unwrap_or_else(|| panic!("{wire:?}: bare LF"))
         };
-        assert!(line.len() >= 4, "{wire:?}: short line");
+        // `Reply-code [ SP textstring ]`: a last line without text ends at its code (only
+        // the empty AUTH challenge is written `334 SP`, RFC 4954 §4).
+        assert!(line.len() >= 3, "{wire:?}: short line");
         let code = &line[..3];
         assert!(code.iter().all(u8::is_ascii_digit), "{wire:?}: bad code");
         let n: u16 = std::str::from_utf8(code).unwrap().parse().unwrap();
@@ -48,17 +51,24 @@ fn check_wire(wire: &[u8], reply: &Reply, enhanced: bool) {
             assert_eq!(n, 451);
         }
         assert_eq!(*first_code.get_or_insert(code), code, "{wire:?}: codes differ");
-        assert_eq!(line[3], if last { b' ' } else { b'-' }, "{wire:?}: separator");
+        if line.len() == 3 {
+            assert!(last && n != 334, "{wire:?}: a code alone");
+            assert!(!enhanced || (300..400).contains(&n), "{wire:?}: no enhanced code");
+        } else {
+            assert_eq!(line[3], if last { b' ' } else { b'-' }, "{wire:?}: separator");
+        }
+        let no_text = reply.text().split('\n').nth(i).map(|t| t.trim_end_matches('\r'));
+        if last && no_text == Some("") {
+            assert!(line.last() != Some(&b' ') || n == 334, "{wire:?}: space, no text");
+        }
+        // RFC 5321 §4.2: textstring is printable US-ASCII (to_wire is outside SMTPUTF8).
         assert!(
-            line.iter().all(|&b| b >= 0x20 && b != 0x7f),
-            "{wire:?}: control byte inside a line"
+            line.iter().all(|&b| (0x20..0x7f).contains(&b)),
+            "{wire:?}: control or non-ASCII byte inside a line"
         );
-        let rest = &line[4..];
+        let rest = line.get(4..).unwrap_or_default();
         if enhanced && !(300..400).contains(&n) {
-            let sp = rest
-                .iter()
-                .position(|&b| b == b' ')
-                .unwrap_or_else(|| panic!("{wire:?}: no enhanced code"));
+            let sp = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
             let e = std::str::from_utf8(&rest[..sp]).unwrap();
             assert_eq!(e.as_bytes()[0], code[0], "{wire:?}: enhanced class");
             let parts: Vec<&str> = e.split('.').collect();

@@ -264,6 +264,17 @@ fn address_literal(c: &mut Cursor<'_>) -> Result<usize, String> {
         Some((tag, v6)) if tag.eq_ignore_ascii_case("IPv6") => {
             v6.parse::<Ipv6Addr>()
                 .map_err(|_| "invalid IPv6 address literal".to_string())?;
+            // RFC 5321 §4.1.3 IPv6-comp / IPv6v4-comp: "::" stands for at least 2 groups, so
+            // at most 6 groups (4 beside an IPv4 tail) may be written with it. Rust's parser
+            // also takes `1:2:3:4:5:6:7::` (RFC 4291, "::" for one group).
+            let groups = v6
+                .split(':')
+                .filter(|g| !g.is_empty() && !g.contains('.'))
+                .count();
+            let max = if v6.contains('.') { 4 } else { 6 };
+            if v6.contains("::") && groups > max {
+                return Err("invalid IPv6 address literal".into());
+            }
         }
         // Standardized-tag = Ldh-str: letters, digits, hyphens, ending in a letter or digit.
         Some((tag, content)) => {

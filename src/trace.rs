@@ -160,11 +160,17 @@ fn address_literal(ip: IpAddr) -> String {
     }
 }
 
-/// Appends at most 255 characters of client text for a comment: [`push_line_safe`], with `(`,
-/// `)` and `\` quoted (RFC 5322 §3.2.2 `ctext`, `quoted-pair`) so that it cannot end the
-/// comment either.
+/// Appends at most 255 octets of client text (whole characters) for a comment:
+/// [`push_line_safe`], with `(`, `)` and `\` quoted (RFC 5322 §3.2.2 `ctext`, `quoted-pair`)
+/// so that it cannot end the comment either. Octets, not characters: 255 four-octet characters
+/// would take the line past RFC 5322's 998 octets.
 fn push_comment_text(out: &mut String, text: &str) {
-    for c in text.chars().take(255) {
+    let mut octets = 0;
+    for c in text.chars() {
+        octets += c.len_utf8();
+        if octets > 255 {
+            break;
+        }
         if matches!(c, '(' | ')' | '\\') {
             out.push('\\');
         }

@@ -87,6 +87,13 @@ fn a_helo_name_that_is_no_domain_goes_in_a_comment() {
             "[300.1.1.1]",
             "[192.0.2.1] ([192.0.2.1]) (HELO [300.1.1.1])",
         ),
+        // Found by fuzzing (trace_received): RFC 5321 §4.1.3's "::" stands for at least two
+        // groups, so seven groups beside it are no IPv6-addr.
+        (
+            "[IPv6:1:2:3:4:5:6:7::]",
+            "[192.0.2.1] ([192.0.2.1]) (HELO [IPv6:1:2:3:4:5:6:7::])",
+        ),
+        ("[IPv6:1:2:3:4:5:6::]", "[IPv6:1:2:3:4:5:6::] ([192.0.2.1])"),
     ];
     for (helo, from) in cases {
         let thread = session("192.0.2.1:1", helo, "a@b", &["x@y"]);
@@ -101,6 +108,25 @@ fn a_helo_name_that_is_no_domain_goes_in_a_comment() {
     assert!(
         first.split("\r\n").next().unwrap().len() < 320,
         "the comment is bounded"
+    );
+}
+
+#[test]
+fn a_helo_name_of_four_octet_characters_keeps_the_line_within_998_octets() {
+    // Found by fuzzing (trace_received): 255 characters of 4 octets each made a 1068-octet
+    // first line (RFC 5322 §2.1.1: at most 998). An EHLO line of 1,027 octets is within the
+    // server's 2,048-octet command line limit.
+    let helo = "\u{1F600}".repeat(255);
+    let thread = session("192.0.2.1:1", &helo, "a@b", &["x@y"]);
+    let line = received(&thread, "mx", None, at(0));
+    for l in line.split("\r\n") {
+        assert!(l.len() <= 998, "{} octets: {l:?}", l.len());
+    }
+    let first = line.split("\r\n").next().unwrap();
+    let kept = "\u{1F600}".repeat(63);
+    assert_eq!(
+        first,
+        format!("Received: from [192.0.2.1] ([192.0.2.1]) (HELO {kept})")
     );
 }
 

@@ -301,6 +301,13 @@ fn waits_for_quit(code: u16) -> bool {
     (500..600).contains(&code) && code != 521
 }
 
+/// An IPv4 client a proxy reports in IPv6 form (`::ffff:192.0.2.1`, a dual-stack proxy's
+/// habit) as the IPv4 address it is, so that it is one client for `max_connections_per_ip`,
+/// `on_connect` and the logs whichever form the proxy wrote.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 /// Reads the PROXY header and takes the client's addresses from it. A connection without a
 /// valid header is closed with no reply: what it sent came from the proxy, not from an
 /// SMTP client (the PROXY protocol specification, §2).
@@ -311,7 +318,7 @@ fn take_proxy_header(shared: &Shared, session: &mut Session, timeout: Duration) 
         Ok(ProxyHeader::Proxied {
             source,
             destination,
-        }) => (source, destination),
+        }) => (canonical(source), canonical(destination)),
         Ok(ProxyHeader::Local) => return Ok(Flow::Continue),
         // A load balancer's health check: connect, then close.
         Err(ProxyError::Closed) => {

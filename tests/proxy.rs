@@ -186,6 +186,28 @@ fn the_per_ip_limit_counts_clients_not_the_proxy() {
     other.expect("NOOP", 250);
 }
 
+// A dual-stack proxy may write an IPv4 client in its IPv6-mapped form: it is the same client
+// for the per-IP limit, and the session sees its IPv4 address.
+#[test]
+fn an_ipv4_mapped_source_is_the_ipv4_client() {
+    let (server, seen) = behind_proxy("127.0.0.1", |s| s.limits.max_connections_per_ip = 1);
+    let mut plain = via_proxy(&server, &v1("203.0.113.7:1"));
+    plain.expect("EHLO client.example", 250);
+    plain.expect("MAIL FROM:<a@b.example>", 250);
+    let mut refused = via_proxy(&server, &v2_tcp6("::ffff:203.0.113.7", 2));
+    assert_eq!(refused.greeting.0, 421, "{:?}", refused.greeting);
+    assert!(refused.is_closed());
+    plain.expect("QUIT", 221);
+    assert!(plain.is_closed());
+    assert!(common::wait_until(|| server.handle.active_sessions() == 0));
+    let mut mapped = via_proxy(&server, &v2_tcp6("::ffff:203.0.113.7", 3));
+    mapped.expect("EHLO client.example", 250);
+    mapped.expect("MAIL FROM:<a@b.example>", 250);
+    let seen = seen.lock().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].0, "203.0.113.7:3".parse::<SocketAddr>().unwrap());
+}
+
 // A client on the proxy's own address (local submissions relayed by a proxy on the same
 // host) is counted once, as itself: not also for the proxy's place while its header was read.
 #[test]

@@ -219,6 +219,10 @@ pub struct Context<'a> {
     pub(crate) may_defer: bool,
     /// What the loop must do before reading the next command line.
     pub(crate) pending: Option<Pending>,
+    /// Replies may keep UTF-8: the command runs within an SMTPUTF8 transaction (so the reply
+    /// to its message too, sent once the transaction is reset), or it declared SMTPUTF8
+    /// itself (RFC 6531 §3.7.4.2: VRFY and EXPN; a MAIL, accepted or not).
+    pub(crate) utf8: bool,
 }
 
 impl fmt::Debug for Context<'_> {
@@ -243,6 +247,7 @@ impl<'a> Context<'a> {
         shared: &'a Shared,
         conn: &'a mut Connection,
     ) -> Self {
+        let utf8 = thread.from.as_ref().is_some_and(|from| from.smtputf8);
         Context {
             thread,
             shared,
@@ -250,6 +255,7 @@ impl<'a> Context<'a> {
             close: false,
             may_defer: false,
             pending: None,
+            utf8,
         }
     }
 
@@ -259,10 +265,11 @@ impl<'a> Context<'a> {
     }
 
     /// Sends a reply (buffered; it goes out before the server next waits for input). Its text
-    /// goes out as US-ASCII (RFC 5321 §4.2), other characters as `?`, except within a
-    /// transaction whose MAIL carried SMTPUTF8 (RFC 6531), where UTF-8 is kept.
+    /// goes out as US-ASCII (RFC 5321 §4.2), other characters as `?`, except where RFC 6531
+    /// lets it be UTF-8: within a transaction whose MAIL carried SMTPUTF8 (up to the reply to
+    /// its message), and for a MAIL, VRFY or EXPN that carries the SMTPUTF8 parameter.
     pub fn reply(&mut self, reply: Reply) -> Result<()> {
-        let utf8 = self.thread.from.as_ref().is_some_and(|from| from.smtputf8);
+        let utf8 = self.utf8 || self.thread.from.as_ref().is_some_and(|from| from.smtputf8);
         self.conn.reply_text(&reply, utf8)
     }
 

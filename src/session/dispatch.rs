@@ -107,21 +107,31 @@ fn dispatch(
         None
     };
     let builtin = entry.is_some_and(|(_, builtin)| builtin);
-    let outcome = run_handler(
-        shared,
-        conn,
-        thread,
-        &command.verb,
-        builtin,
-        |ctx| match entry {
+    let outcome = run_handler(shared, conn, thread, &command.verb, builtin, |ctx| {
+        ctx.utf8 |= declares_utf8(ctx, &command);
+        match entry {
             Some((handler, _)) => handler(ctx, &command),
             None => no_command_handler(ctx, &command),
-        },
-    )?;
+        }
+    })?;
     if entry.is_none() || ends_a_group(&command.verb) {
         conn.flush()?;
     }
     Ok(outcome)
+}
+
+/// Whether the command carries the SMTPUTF8 parameter where RFC 6531 gives it to the client
+/// (MAIL, and VRFY and EXPN, §3.7.4.2) on a session that was offered it: its replies may
+/// then be UTF-8.
+fn declares_utf8(ctx: &Context<'_>, command: &Command) -> bool {
+    matches!(command.verb.as_str(), "MAIL" | "VRFY" | "EXPN")
+        && ctx.thread.ehlo
+        && crate::verbs::session::smtputf8_offered(ctx.server())
+        && command
+            .params
+            .iter()
+            .skip(1)
+            .any(|p| p.eq_ignore_ascii_case("SMTPUTF8"))
 }
 
 /// A command of a client whose connection was refused with a 554 (RFC 5321 §3.1): `503`,

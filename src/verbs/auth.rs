@@ -37,11 +37,24 @@ pub(crate) fn ehlo_keyword(ctx: &Context<'_>) -> Option<String> {
     offered.then(|| "AUTH LOGIN".to_string())
 }
 
-/// Whether a client that must log in cannot do it here before STARTTLS: no mechanism is
-/// offered in cleartext, so the reply that helps it is RFC 3207 §4's "530 5.7.0 Must issue a
+/// Whether a client that must log in cannot do it here before STARTTLS: the EHLO reply it got
+/// offers STARTTLS and no AUTH (neither the built-in one nor an application's own line in
+/// `extensions.extra`), so the reply that helps it is RFC 3207 §4's "530 5.7.0 Must issue a
 /// STARTTLS command first", not "authentication required".
 pub(crate) fn login_needs_tls_first(ctx: &Context<'_>) -> bool {
-    !cleartext_ok(ctx) && ehlo_keyword(ctx).is_none()
+    if cleartext_ok(ctx) {
+        return false;
+    }
+    let keywords = crate::verbs::session::ehlo_keywords(ctx);
+    let named = |name: &str| {
+        keywords.iter().any(|k| {
+            k.split(' ')
+                .next()
+                .unwrap_or_default()
+                .eq_ignore_ascii_case(name)
+        })
+    };
+    named("STARTTLS") && !named("AUTH")
 }
 
 /// Whether plaintext mechanisms may be used here: over TLS, on a server without TLS, or with

@@ -444,6 +444,8 @@ impl ServerHandle {
     /// started again: Indy's `Active := False` followed later by `Active := True`. A
     /// certificate swapped in with `reload_tls` is kept in its `tls`. A binding to port 0 gets
     /// a new port at the next start; set `bindings` to `local_addrs()` first to keep it.
+    /// `start()` takes the server even when it fails (an address taken in the meantime), so
+    /// state the closures must not lose belongs in an `Arc` the application keeps as well.
     ///
     /// `Err(ServerInUse)` only if something outside the server still holds its shared state
     /// once every one of its threads has ended (this should not happen; the server is then
@@ -504,9 +506,17 @@ impl ServerHandle {
             }
         }
         rt.pool.stop.lock().take();
-        let threads: Vec<_> = rt.threads.lock().drain(..).collect();
-        for handle in threads {
-            let _ = handle.join();
+        // A thread being joined may have started another just before it saw the stop (the
+        // watchdog handing the poller role on): join until none is left, so that no thread
+        // outlives `stop` (and `stop_for_restart` finds the state free).
+        loop {
+            let threads: Vec<_> = rt.threads.lock().drain(..).collect();
+            if threads.is_empty() {
+                break;
+            }
+            for handle in threads {
+                let _ = handle.join();
+            }
         }
         log::info!("server stopped");
     }

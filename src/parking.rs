@@ -514,6 +514,9 @@ fn hand_off(shared: &Arc<Shared>, epoch: u64) -> bool {
     let Some(parking) = &shared.runtime.parking else {
         return false;
     };
+    if parking.closed.load(Ordering::SeqCst) {
+        return false;
+    }
     let next = epoch + 1;
     if parking
         .epoch

@@ -9,6 +9,7 @@ use std::sync::{Arc, Once};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use common::tls_client::{cert, server_config};
 use common::{start, Client, TestServer};
 use hmac::{Hmac, Mac};
 use indy_smtp::{Reply, SmtpServer};
@@ -272,14 +273,7 @@ fn auth_sequence_errors() {
 // accepted in cleartext (538 5.7.11) unless allow_insecure_auth; CRAM-MD5 stays.
 #[test]
 fn plaintext_mechanisms_need_tls_when_tls_is_configured() {
-    let rcgen::CertifiedKey { cert, key_pair } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let config = indy_smtp::tls::server_config_from_pem(
-        cert.pem().as_bytes(),
-        key_pair.serialize_pem().as_bytes(),
-    )
-    .unwrap();
-    let config = Arc::new(config);
+    let config = server_config(&cert());
     let strict = auth_server(|s| s.tls = Some(Arc::clone(&config)));
     let (mut c, ehlo) = ehlo_client(&strict);
     assert_eq!(auth_line(&ehlo), Some("AUTH CRAM-MD5"));
@@ -368,14 +362,7 @@ fn auth_mode_requires_login_before_mail() {
 // in cleartext it still asks for a login.
 #[test]
 fn auth_mode_in_cleartext_points_at_starttls_when_no_mechanism_is_offered() {
-    let rcgen::CertifiedKey { cert, key_pair } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let config = indy_smtp::tls::server_config_from_pem(
-        cert.pem().as_bytes(),
-        key_pair.serialize_pem().as_bytes(),
-    )
-    .unwrap();
-    let config = Arc::new(config);
+    let config = server_config(&cert());
     let tls_only = start(|s| {
         s.tls = Some(Arc::clone(&config));
         s.auth_mode = true;

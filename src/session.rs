@@ -414,20 +414,35 @@ fn serve(shared: &Shared, session: &mut Session) -> Result<Next> {
             *pending = next;
             flow
         };
-        if conn.replies > replies_before && is_error_reply(conn.last_code) {
-            thread.bad_commands += 1;
-            let max = config.limits.max_bad_commands;
-            if max > 0 && thread.bad_commands >= max {
-                log::warn!("session {}: too many bad commands", thread.session_id);
-                send_closing(shared, conn, 421, "4.7.0", &config.messages.too_many_errors)?;
-                return Ok(Next::Close);
-            }
+        if conn.replies > replies_before
+            && is_error_reply(conn.last_code)
+            && counted_bad_command_ends(shared, conn, thread)?
+        {
+            return Ok(Next::Close);
         }
         if let Flow::Close = flow {
             conn.flush()?;
             return Ok(Next::Close);
         }
     }
+}
+
+/// Counts a bad command; at `limits.max_bad_commands` the client is told `421 4.7.0` and the
+/// session is to end (true).
+fn counted_bad_command_ends(
+    shared: &Shared,
+    conn: &mut Connection,
+    thread: &mut SmtpServerThread,
+) -> Result<bool> {
+    thread.bad_commands += 1;
+    let config = &shared.config;
+    let max = config.limits.max_bad_commands;
+    if max == 0 || thread.bad_commands < max {
+        return Ok(false);
+    }
+    log::warn!("session {}: too many bad commands", thread.session_id);
+    send_closing(shared, conn, 421, "4.7.0", &config.messages.too_many_errors)?;
+    Ok(true)
 }
 
 /// Runs an event whose panic must not take the session thread down with it.

@@ -3,7 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::{guarded, send_closing, Flow};
+use super::{counted_bad_command_ends, guarded, send_closing, Flow};
 use crate::command::{parse_command_line, Command};
 use crate::connection::{Connection, LineStatus};
 use crate::data::BareNewlinePolicy;
@@ -141,11 +141,7 @@ fn refused_command(
     conn: &mut Connection,
     thread: &mut SmtpServerThread,
 ) -> Result<(Flow, Option<Pending>)> {
-    let config = &shared.config;
-    thread.bad_commands += 1;
-    let max = config.limits.max_bad_commands;
-    if max > 0 && thread.bad_commands >= max {
-        send_closing(shared, conn, 421, "4.7.0", &config.messages.too_many_errors)?;
+    if counted_bad_command_ends(shared, conn, thread)? {
         return Ok((Flow::Close, None));
     }
     let text = "Bad sequence of commands: this connection was refused, send QUIT";

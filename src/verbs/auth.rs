@@ -29,10 +29,7 @@ pub(crate) fn ehlo_keyword(ctx: &Context<'_>) -> Option<String> {
         let names: Vec<&str> = mechanisms.iter().map(|m| m.name()).collect();
         return (!names.is_empty()).then(|| format!("AUTH {}", names.join(" ")));
     }
-    let listed = server.extensions.extra.iter().any(|keyword| {
-        let name = keyword.split(' ').next().unwrap_or_default();
-        name.eq_ignore_ascii_case("AUTH")
-    });
+    let listed = lists_keyword(&server.extensions.extra, "AUTH");
     let offered = !listed && cleartext_ok(ctx) && server.command_handlers.contains("AUTH");
     offered.then(|| "AUTH LOGIN".to_string())
 }
@@ -46,15 +43,15 @@ pub(crate) fn login_needs_tls_first(ctx: &Context<'_>) -> bool {
         return false;
     }
     let keywords = crate::verbs::session::ehlo_keywords(ctx);
-    let named = |name: &str| {
-        keywords.iter().any(|k| {
-            k.split(' ')
-                .next()
-                .unwrap_or_default()
-                .eq_ignore_ascii_case(name)
-        })
-    };
-    named("STARTTLS") && !named("AUTH")
+    lists_keyword(&keywords, "STARTTLS") && !lists_keyword(&keywords, "AUTH")
+}
+
+/// Whether one of the EHLO lines `lines` is the keyword `name` (with or without parameters).
+fn lists_keyword(lines: &[String], name: &str) -> bool {
+    lines.iter().any(|line| {
+        let keyword = line.split(' ').next().unwrap_or_default();
+        keyword.eq_ignore_ascii_case(name)
+    })
 }
 
 /// Whether plaintext mechanisms may be used here: over TLS, on a server without TLS, or with

@@ -7,14 +7,15 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memchr::memchr;
-
 use crate::config::deadline as deadline_after;
 use crate::error::{Error, Result};
 use crate::proxy::{ProxyError, ProxyHeader};
 use crate::reply::Reply;
 
+mod line;
 mod stream;
+use line::LineCutter;
+pub(crate) use line::LineStatus;
 pub(crate) use stream::{SharedTcp, Stream};
 
 /// Buffer for command lines; grown for DATA, shrunk back when idle so that held connections
@@ -28,16 +29,6 @@ const DATA_BUF: usize = 64 * 1024;
 /// Replies buffered past this are written even if more input is waiting.
 const MAX_PENDING_REPLIES: usize = 32 * 1024;
 
-/// What `read_line` found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum LineStatus {
-    /// A line (in the caller's buffer, without its line end); `bare_lf` when it ended in LF
-    /// without CR.
-    Line { bare_lf: bool },
-    /// The line passed the limit; the rest of it is skipped without being stored.
-    TooLong,
-}
-
 /// One client connection's buffers.
 pub(crate) struct Connection {
     stream: Stream,
@@ -45,8 +36,8 @@ pub(crate) struct Connection {
     rpos: usize,
     rlen: usize,
     wbuf: Vec<u8>,
-    /// Skip input up to the next LF before reading a line (the tail of an over-long line).
-    discarding: bool,
+    /// Cuts lines out of `rbuf`, skipping the tail of an over-long one.
+    lines: LineCutter,
     /// How long a read may wait, as the session asked (command or DATA timeout).
     read_timeout: Option<Duration>,
     /// The read timeout set on the socket. It may be shorter than `read_timeout`: a read that
@@ -86,7 +77,7 @@ impl Connection {
             rpos: 0,
             rlen: 0,
             wbuf: Vec::new(),
-            discarding: false,
+            lines: LineCutter::default(),
             read_timeout: None,
             socket_read_timeout: None,
             write_timeout: None,
@@ -391,55 +382,12 @@ impl Connection {
     /// Moves the buffered input into `out` up to the end of a line, without reading: `None`
     /// when the buffer ran out first, with the line's beginning in `out` (a parked session
     /// keeps it there, so a client sending a command in pieces holds no thread). At most
-    /// `max` octets including the line end are kept (RFC 5321 §4.5.3.1.4): a longer line is
-    /// reported as soon as the limit is passed, and its remainder is skipped unstored.
+    /// `max` octets including the line end are kept (RFC 5321 §4.5.3.1.4).
     pub(crate) fn take_line(&mut self, max: usize, out: &mut Vec<u8>) -> Option<LineStatus> {
-        if self.discarding {
-            let avail = &self.rbuf[self.rpos..self.rlen];
-            let Some(i) = memchr(b'\n', avail) else {
-                self.rpos = self.rlen;
-                return None;
-            };
-            self.rpos += i + 1;
-            self.discarding = false;
-        }
-        let max_content = max.saturating_sub(2);
         let avail = &self.rbuf[self.rpos..self.rlen];
-        let Some(i) = memchr(b'\n', avail) else {
-            if out.len() + avail.len() > max_content + 1 {
-                self.rpos = self.rlen;
-                self.discarding = true;
-                out.clear();
-                return Some(LineStatus::TooLong);
-            }
-            out.extend_from_slice(avail);
-            self.rpos = self.rlen;
-            return None;
-        };
-        // A CR at the end of `out` (the previous piece) belongs to the CRLF.
-        let cr_before = if i > 0 {
-            avail[i - 1] == b'\r'
-        } else {
-            out.last() == Some(&b'\r')
-        };
-        let content_len = out.len() + i - usize::from(cr_before);
-        let too_long = content_len > max_content + usize::from(!cr_before);
-        if too_long {
-            out.clear();
-        } else {
-            out.extend_from_slice(&avail[..i]);
-            if cr_before {
-                out.pop();
-            }
-        }
-        self.rpos += i + 1;
-        Some(if too_long {
-            LineStatus::TooLong
-        } else {
-            LineStatus::Line {
-                bare_lf: !cr_before,
-            }
-        })
+        let (used, status) = self.lines.take(avail, max, out);
+        self.rpos += used;
+        status
     }
 
     /// Queues a reply; it goes out when the input runs dry or on `flush`.
@@ -491,7 +439,7 @@ impl Connection {
     pub(crate) fn discard_input(&mut self) {
         self.rpos = 0;
         self.rlen = 0;
-        self.discarding = false;
+        self.lines.reset();
     }
 
     /// Reads the connection's PROXY protocol header, before anything else is read (see

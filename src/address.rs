@@ -138,6 +138,7 @@ pub struct Orcpt {
 
 /// A parsed `MAIL FROM:` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MailFrom {
     /// `""` for the null reverse-path `<>`; otherwise `local@domain` as received (a quoted
     /// local part keeps its quotes and backslashes), with any source route dropped.
@@ -161,6 +162,7 @@ pub struct MailFrom {
 
 /// A parsed `RCPT TO:` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RcptTo {
     /// `local@domain` as received (source route dropped), or the bare `Postmaster` as sent.
     pub address: String,
@@ -232,6 +234,7 @@ impl RcptTo {
 
 /// Why a MAIL or RCPT argument was refused; [`PathError::reply`] gives the SMTP reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PathError {
     /// The argument does not start with `FROM:` / `TO:`.
     MissingKeyword,

@@ -35,6 +35,7 @@ pub const MAX_CREDENTIAL_LEN: usize = 255;
 
 /// A SASL mechanism this crate implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Mechanism {
     /// `PLAIN` (RFC 4616): authzid, authcid and password in one message.
     Plain,
@@ -92,6 +93,7 @@ impl fmt::Display for Mechanism {
 
 /// Why a SASL exchange step failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SaslError {
     /// The client sent `*`: RFC 4954 §4 requires `501 5.7.0` and the end of
     /// the exchange.

@@ -23,6 +23,7 @@ pub struct Command {
 
 /// Why a line is not a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CommandError {
     /// Nothing but white space.
     Empty,

@@ -64,6 +64,7 @@ pub enum RawStreamType {
 /// The ESMTP extensions advertised in the EHLO reply (RFC 5321 §4.1.1.1, RFC 1869); each is
 /// advertised and accepted only when on.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Extensions {
     /// PIPELINING (RFC 2920). On.
     pub pipelining: bool,
@@ -107,6 +108,7 @@ impl Default for Extensions {
 
 /// Limits and timeouts (RFC 5321 §4.5.3). Each applies per session unless said otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Longest command line including CRLF (RFC 5321 §4.5.3.1.4 allows no less than 512, and
     /// `start()` refuses less; extensions' parameters need more). Longer lines get

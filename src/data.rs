@@ -60,6 +60,7 @@ const MAX_BACKOFF: usize = 64 * 1024;
 /// MUST NOT, so this is leniency, not conformance); under `Reject` it is refused with
 /// `500 5.5.2`. A bare LF can never end the message data this way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BareNewlinePolicy {
     /// Default (like Postfix `smtpd_forbid_bare_newline = normalize`): a bare LF is taken as a line end and
     /// stored as CRLF (dot-unstuffing applies after it); a bare CR passes through as data.

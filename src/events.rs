@@ -22,6 +22,7 @@ use crate::thread::SmtpServerThread;
 
 /// The answer of `on_command_mail` (Indy's `THasAddress2` with `Accept`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MailAction {
     /// `250 2.1.0`: the sender is accepted and stored in `SmtpServerThread::from`.
     Accept,
@@ -33,6 +34,7 @@ pub enum MailAction {
 
 /// The answer of `on_command_rcpt` (Indy's `THasAddress`: `Accept`, `ToForward`, `CustomError`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RcptAction {
     /// `250 2.1.5`: the recipient is added to `rcpt_list`.
     Accept,

@@ -158,6 +158,7 @@ fn is_special(c: char) -> bool {
 
 /// A text part of the body (Indy's `TIdText`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TextPart {
     /// Lower-case MIME type, e.g. `text/plain` (RFC 2045 §5.1).
     pub content_type: String,
@@ -174,6 +175,7 @@ pub struct TextPart {
 
 /// A non-text part, or a part marked as an attachment (Indy's `TIdAttachment`).
 #[derive(Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Attachment {
     /// The Content-Disposition `filename` parameter (RFC 2183 §2.3), else the Content-Type
     /// `name` parameter; RFC 2231 and RFC 2047 forms are decoded.
@@ -249,6 +251,7 @@ impl fmt::Debug for RawBytes {
 
 /// Why [`Message::parse`] failed. Every variant hands the raw bytes back, so the caller can
 /// fall back to [`Message::unparsed`] without having kept a copy.
+#[non_exhaustive]
 pub enum MessageError {
     /// `mailparse` rejected a header block (of the message or of a MIME part), e.g. one that
     /// starts with a continuation line or holds a lone CR (RFC 5322 §2.2).

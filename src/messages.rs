@@ -9,6 +9,7 @@
 
 /// Texts for the greeting and the HELO/EHLO/AUTH exchange (Indy's `TIdSMTPGreeting`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Greeting {
     /// The 220 banner sent on connect (Indy's `TIdTCPServer.Greeting`); RFC 5321 §4.3.1
     /// wants the server's domain first, hence `%h`.
@@ -28,6 +29,7 @@ pub struct Greeting {
 
 /// Texts for RCPT and MAIL answers (Indy's `TIdSMTPRcptReplies`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RcptReplies {
     /// An accepted sender or recipient (250); `%s` = the address.
     pub address_ok: String,
@@ -39,6 +41,7 @@ pub struct RcptReplies {
 
 /// Texts for DATA (Indy's `TIdSMTPDataReplies`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DataReplies {
     /// The 354 intermediate reply (RFC 5321 §4.1.1.4).
     pub start_data: String,
@@ -56,6 +59,7 @@ pub struct DataReplies {
 /// assert_eq!(SmtpMessages::indy9().greeting.welcome, "Welcome to the INDY SMTP Server");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SmtpMessages {
     /// Greeting, HELO, EHLO and AUTH texts.
     pub greeting: Greeting,

@@ -38,6 +38,7 @@ const V2_FIXED: usize = 16;
 
 /// Where PROXY headers are accepted from, and how long the proxy has to send one.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProxyProtocol {
     /// The proxies' addresses. A connection from anywhere else is refused with
     /// `421 <host> Service available only through its proxy` (RFC 5321 §3.1: a server may

@@ -33,6 +33,7 @@ use crate::proxy::ProxyProtocol;
 /// let handle = server.start().expect("listen");
 /// handle.stop();
 /// ```
+#[non_exhaustive]
 pub struct SmtpServer {
     /// Port for the default binding when `bindings` and `tls_bindings` are both empty (Indy's
     /// `DefaultPort`). 25.

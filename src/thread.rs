@@ -15,6 +15,7 @@ use crate::server::{Shared, SmtpServer};
 /// Where a session stands in the mail transaction (Indy's `TIdSMTPState`), derived from the
 /// session's fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SmtpState {
     /// No HELO/EHLO yet.
     None,

@@ -59,6 +59,7 @@ mod tests;
 
 /// Why a TLS configuration could not be built.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TlsError {
     /// A certificate or key file could not be read; the message names it.
     Io(io::Error),

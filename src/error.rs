@@ -129,6 +129,7 @@ impl From<io::Error> for Error {
 /// [`server_config_from_pem_files`](crate::tls::server_config_from_pem_files) in a function
 /// returning [`Result`].
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 impl From<crate::tls::TlsError> for Error {
     fn from(e: crate::tls::TlsError) -> Self {
         Error::Tls(e.to_string())

@@ -25,6 +25,8 @@
 //! handle.stop(); // or drop the handle: either waits for transactions in flight
 //! ```
 #![deny(missing_docs)]
+// docs.rs (which passes `--cfg docsrs` and builds on nightly) marks the `tls` items.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 pub mod address;
@@ -48,6 +50,7 @@ mod server;
 mod session;
 mod thread;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 pub mod trace;
 mod verbs;

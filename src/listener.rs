@@ -412,6 +412,7 @@ impl ServerHandle {
     /// Swaps the TLS certificate: new handshakes use `config`, running sessions keep theirs.
     /// `Err(NoTlsConfig)` when the server was started without TLS.
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) -> Result<()> {
         match &self.shared.tls {
             Some(acceptor) => {

@@ -101,6 +101,7 @@ pub struct SmtpServer {
     /// TLS settings for STARTTLS and `tls_bindings`. An idle TLS session is parked like a
     /// plain one; the handshake holds a thread (at most `limits.tls_handshake_timeout`).
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// MAIL and AUTH need STARTTLS first (RFC 3207 §4: 530 5.7.0).
     pub require_tls: bool,

@@ -264,4 +264,86 @@ mod tests {
             CommandError::BadVerb
         );
     }
+
+    #[test]
+    fn command_errors_say_what_is_wrong() {
+        let texts: Vec<String> = [
+            CommandError::Empty,
+            CommandError::Nul,
+            CommandError::NotUtf8,
+            CommandError::BadVerb,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        for (text, word) in texts.iter().zip(["empty", "NUL", "UTF-8", "verb"]) {
+            assert!(text.contains(word), "{text:?} should name {word}");
+        }
+    }
+
+    fn noop_handler() -> CommandHandler {
+        Arc::new(|_ctx: &mut Context<'_>, _cmd: &Command| Ok(()))
+    }
+
+    #[test]
+    fn smtp_table_holds_the_builtin_verbs() {
+        assert_eq!(CommandHandlers::empty().verbs().count(), 0);
+        assert!(!CommandHandlers::empty().contains("MAIL"));
+        let h = CommandHandlers::smtp();
+        let verbs: Vec<&str> = h.verbs().collect();
+        // Indy 9's 15, AUTH (RFC 4954), BDAT (RFC 3030) and STARTTLS (RFC 3207).
+        assert_eq!(verbs, crate::verbs::BUILTIN_VERBS);
+        for verb in verbs {
+            assert!(h.contains(verb) && h.contains(&verb.to_ascii_lowercase()));
+            let (_, builtin) = h.lookup(verb).unwrap();
+            assert!(builtin, "{verb} is the built-in handler");
+            assert!(CommandHandlers::builtin(verb).is_some(), "{verb}");
+        }
+        assert!(CommandHandlers::builtin("XYZZY").is_none());
+        assert!(h.get("XYZZY").is_none() && h.lookup("XYZZY").is_none());
+        assert_eq!(h.unreachable_verb(), None);
+        assert_eq!(
+            format!("{:?}", CommandHandlers::default()),
+            format!("{h:?}")
+        );
+        assert!(format!("{h:?}").contains("\"STARTTLS\""));
+    }
+
+    #[test]
+    fn add_replace_and_remove() {
+        let mut h = CommandHandlers::smtp();
+        let mine = noop_handler();
+        h.add_arc("xclient", mine.clone());
+        assert!(h.contains("XCLIENT"));
+        assert!(Arc::ptr_eq(h.get("XClient").unwrap(), &mine));
+        assert_eq!(h.verbs().last(), Some("XCLIENT"), "upper-cased, appended");
+        let n = h.verbs().count();
+
+        // Replacing keeps one entry and makes it no longer the built-in one.
+        let other = noop_handler();
+        h.add_arc("mail", other.clone());
+        assert_eq!(h.verbs().count(), n);
+        let (got, builtin) = h.lookup("MAIL").unwrap();
+        assert!(Arc::ptr_eq(got, &other) && !builtin);
+        assert!(Arc::ptr_eq(h.get("XCLIENT").unwrap(), &mine));
+        h.add("XCLIENT", |_ctx, _cmd| Ok(()));
+        assert!(!Arc::ptr_eq(h.get("XCLIENT").unwrap(), &mine));
+        assert_eq!(h.verbs().count(), n);
+
+        assert!(h.remove("expn"));
+        assert!(!h.contains("EXPN") && h.contains("VRFY"));
+        assert!(!h.remove("EXPN"), "already gone");
+        assert_eq!(h.verbs().count(), n - 1);
+    }
+
+    #[test]
+    fn a_verb_no_line_can_name_is_reported() {
+        let mut h = CommandHandlers::smtp();
+        h.add("X-OK", |_ctx, _cmd| Ok(()));
+        assert_eq!(h.unreachable_verb(), None);
+        h.add("MAIL FROM", |_ctx, _cmd| Ok(()));
+        h.add("X_Y", |_ctx, _cmd| Ok(()));
+        assert_eq!(h.unreachable_verb(), Some("MAIL FROM"));
+        assert!(format!("{h:?}").contains("\"MAIL FROM\""));
+    }
 }

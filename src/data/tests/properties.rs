@@ -135,6 +135,12 @@ fn a_guessed_line_end_never_hides_an_odd_byte() {
         (b"\n.b\r\n", true),
         (b"a\x0bb\r\n", false),
         (b"\x0c..\r\n", false),
+        // A bare CR inside and a bare LF where the guessed CRLF would end: two line-end bytes,
+        // as a plain line has, but no CRLF (RFC 5321 §2.3.8).
+        (b"a\rbc\n", true),
+        // Dot-stuffed and two octets shorter: its CRLF sits where the guess would put it if
+        // the dot were counted as text (RFC 5321 §4.5.2 drops it).
+        (b".a\r\n", false),
     ] {
         let wire = [&b"xyz\r\n".repeat(3)[..], odd, b"..y\r\nxyz\r\n.\r\n"].concat();
         for policy in POLICIES {
@@ -142,6 +148,40 @@ fn a_guessed_line_end_never_hides_an_odd_byte() {
             assert!(got.done && got.bare == bare, "{policy:?} {odd:?}");
             assert_eq!(got, model(policy, &wire), "{policy:?} {odd:?}");
             assert_split_invariant(policy, &wire);
+        }
+    }
+}
+
+#[test]
+fn blank_lines_of_one_length_do_not_swallow_the_terminator() {
+    // Two empty lines have one length (2: CRLF), so the fast path looks at the line after them;
+    // a "." line there is the end of data (RFC 5321 §4.1.1.4), not a dot-stuffed empty line.
+    for head in [&b""[..], b"Subject: x\r\n", b"\r\n", b"a\r\n\r\n"] {
+        let body = [head, b"\r\n\r\n"].concat();
+        let wire = [&body[..], b".\r\nQUIT\r\n"].concat();
+        for policy in POLICIES {
+            let got = decode_all(policy, &wire);
+            assert!(got.done, "{policy:?} {head:?}");
+            assert_eq!(got.out, body, "{policy:?} {head:?}");
+            assert_eq!(got.consumed, body.len() + 3, "{policy:?} {head:?}");
+            assert_eq!(got, model(policy, &wire), "{policy:?} {head:?}");
+            assert_split_invariant(policy, &wire);
+        }
+    }
+}
+
+#[test]
+fn a_bare_lf_line_before_a_blank_line_is_not_taken_as_crlf() {
+    // Lines of the length of "xyz\r\n", then one whose guessed line end is a bare LF and whose
+    // only CR sits elsewhere, followed by lines that begin with CR.
+    for odd in [&b"a\rbc\n"[..], b"ab\rc\n", b"\rabc\n"] {
+        for next in [&b"\r\n"[..], b"\r\r\n", b"\rxyz\r\n"] {
+            let wire = [&b"xyz\r\n".repeat(3)[..], odd, next, b".\r\n"].concat();
+            for policy in POLICIES {
+                let got = decode_all(policy, &wire);
+                assert!(got.done && got.bare, "{policy:?} {odd:?} {next:?}");
+                assert_eq!(got, model(policy, &wire), "{policy:?} {odd:?} {next:?}");
+            }
         }
     }
 }

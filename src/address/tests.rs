@@ -146,6 +146,8 @@ fn mail_invalid_table() {
         ("FROM:<a@[x:a\\b]>", false, 501, "5.1.7"),
         ("FROM:<a@[ü]> SMTPUTF8", true, 501, "5.1.7"),
         ("FROM:<@a,b:u@d>", false, 501, "5.1.7"),
+        // RFC 5321 §4.1.2: every At-domain of A-d-l starts with "@".
+        ("FROM:<@a,xb:u@d>", false, 501, "5.1.7"),
         ("FROM:<@a;u@d>", false, 501, "5.1.7"),
         ("FROM:<@a>", false, 501, "5.1.7"),
         ("FROM:<@a,@b>", false, 501, "5.1.7"),

@@ -439,12 +439,38 @@ mod tests {
         assert_eq!(wire(503), b"503 5.5.1 x\r\n");
         assert_eq!(wire(501), b"501 5.5.4 x\r\n");
         assert_eq!(wire(251), b"251 2.1.5 x\r\n");
+        assert_eq!(wire(454), b"454 4.7.0 x\r\n");
+        assert_eq!(wire(500), b"500 5.5.2 x\r\n");
+        assert_eq!(wire(502), b"502 5.5.1 x\r\n");
+        assert_eq!(wire(504), b"504 5.5.4 x\r\n");
+        assert_eq!(wire(555), b"555 5.5.4 x\r\n");
+        assert_eq!(wire(534), b"534 5.7.9 x\r\n");
         // Codes with several meanings keep the class default; a given code always wins.
         assert_eq!(wire(550), b"550 5.0.0 x\r\n");
         assert_eq!(wire(421), b"421 4.0.0 x\r\n");
         let given = Reply::new(535, "x").with_enhanced("5.7.1");
         assert_eq!(given.to_wire(true), b"535 5.7.1 x\r\n");
         assert_eq!(Reply::new(535, "x").to_wire(false), b"535 x\r\n");
+    }
+
+    /// RFC 5321 §4.2.1: 2yz and 3yz are positive; an on_connect "refusal" below 400 is not
+    /// one, so it goes out as 421 with the application's text.
+    #[test]
+    fn positive_replies_refusals_and_display() {
+        assert!(Reply::new(250, "x").is_positive() && Reply::new(354, "x").is_positive());
+        assert!(!Reply::new(199, "x").is_positive() && !Reply::new(400, "x").is_positive());
+        let kept = Reply::new(554, "go away")
+            .with_enhanced("5.7.1")
+            .into_refusal();
+        assert_eq!(kept.to_wire(true), b"554 5.7.1 go away\r\n");
+        let fixed = Reply::new(250, "welcome?").into_refusal();
+        assert_eq!(
+            (fixed.code(), fixed.enhanced(), fixed.text()),
+            (421, None, "welcome?")
+        );
+        assert_eq!(Reply::new(550, "no").to_string(), "550 no");
+        let given = Reply::new(550, "no").with_enhanced("5.1.1");
+        assert_eq!(given.to_string(), "550 5.1.1 no");
     }
 
     #[test]

@@ -22,6 +22,9 @@ use indy_smtp::{
     RawStreamType, ReceiveMessageHandler, ReceiveMode, ReceiveRawHandler, Reply, SmtpServer,
 };
 
+/// Unnamed files kept ready in the Maildir's `tmp/` ([`Maildir::with_spare_files`]).
+const SPARE_FILES: usize = 32;
+
 pub const USAGE: &str = "\
 usage: smtpd [FLAGS]
 
@@ -308,10 +311,14 @@ pub fn build_server(o: &Options) -> Result<SmtpServer, Fatal> {
         });
         set_receive_event(&mut server, raw, Box::new(|_thread, _message| Ok(())));
     } else {
-        let mut maildir = Maildir::create(&o.maildir).map_err(|e| Fatal {
-            status: 1,
-            message: format!("cannot create the Maildir {}: {e}", o.maildir.display()),
-        })?;
+        let mut maildir = Maildir::create(&o.maildir)
+            .map_err(|e| Fatal {
+                status: 1,
+                message: format!("cannot create the Maildir {}: {e}", o.maildir.display()),
+            })?
+            // Files made ahead by a thread of their own: the session thread only writes and
+            // links (issue 5, b with the Maildir; BENCHMARKS.md, session 11).
+            .with_spare_files(SPARE_FILES);
         if let Some(name) = &o.hostname {
             // The host part of the Maildir file names: the name the server goes by.
             maildir = maildir.with_hostname(name);

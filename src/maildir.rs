@@ -41,6 +41,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 mod handlers;
 #[cfg(any(target_os = "linux", target_os = "android"))]
+mod spares;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod unnamed;
 
 pub use handlers::{envelope_header, maildir_handler, maildir_message_handler, trace_header};
@@ -76,15 +78,22 @@ pub struct Maildir {
     /// `new/` when complete. Cleared for good the first time that is not possible here.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     unnamed_tmp: AtomicBool,
+    /// Linux: unnamed files made ahead by a thread ([`Maildir::with_spare_files`]).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    spares: Option<spares::SpareFiles>,
 }
 
 impl fmt::Debug for Maildir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Maildir")
-            .field("root", &self.root)
+        let mut out = f.debug_struct("Maildir");
+        out.field("root", &self.root)
             .field("hostname", &self.hostname)
-            .field("received_by", &self.received_by)
-            .finish()
+            .field("received_by", &self.received_by);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(spares) = &self.spares {
+            out.field("spare_files_ready", &spares.ready());
+        }
+        out.finish()
     }
 }
 
@@ -111,6 +120,8 @@ impl Maildir {
             pid: std::process::id(),
             #[cfg(any(target_os = "linux", target_os = "android"))]
             unnamed_tmp: AtomicBool::new(true),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            spares: None,
         })
     }
 
@@ -129,6 +140,37 @@ impl Maildir {
     pub fn with_received_header(mut self, by: &str) -> Maildir {
         self.received_by = Some(by.to_string());
         self
+    }
+
+    /// Keeps up to `count` unnamed files open in `tmp/`, made ahead by a thread of their own,
+    /// so that a delivery does not pay for creating its file: about a sixth of a small
+    /// message's CPU in the thread that serves the sessions (issue 5; `examples/smtpd` keeps
+    /// 32). The thread tops the pool up in batches when it is down to half and ends when the
+    /// `Maildir` is dropped. The files have no name until a message is linked into `new/`,
+    /// so nothing is left in `tmp/` whatever happens to the process; until then each holds
+    /// a descriptor and an inode. `0` (the default) makes none.
+    ///
+    /// Linux only (the files are `O_TMPFILE` ones): elsewhere, and where the file system has
+    /// no `O_TMPFILE`, nothing changes. If the thread cannot be started, the `Maildir` works
+    /// as without spare files, and a warning is logged.
+    pub fn with_spare_files(self, count: usize) -> Maildir {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let mut maildir = self;
+            maildir.spares = None;
+            if count > 0 {
+                match spares::SpareFiles::start(maildir.tmp.clone(), count) {
+                    Ok(spares) => maildir.spares = Some(spares),
+                    Err(e) => log::warn!("no spare files for {}: {e}", maildir.root.display()),
+                }
+            }
+            maildir
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = count;
+            self
+        }
     }
 
     /// The Maildir's directory.
@@ -187,6 +229,9 @@ impl Maildir {
     ) -> io::Result<PathBuf> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if self.unnamed_tmp.load(Ordering::Relaxed) {
+            if let Some(file) = self.spares.as_ref().and_then(spares::SpareFiles::take) {
+                return self.deliver_unnamed(file, fsync, write);
+            }
             match unnamed::create(&self.tmp)? {
                 Some(file) => return self.deliver_unnamed(file, fsync, write),
                 None => self.unnamed_tmp.store(false, Ordering::Relaxed),
